@@ -1,0 +1,301 @@
+"""The `ragfleet` command: the composition root. It may import every package; nothing imports it.
+
+Errors: a RagfleetError (or an unreachable broker) prints one line naming the input
+and the reason, and exits non-zero; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from shared.errors import BadInputError, ConfigurationError, RagfleetError
+from shared.names import ALL_QUEUES
+from shared.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="ragfleet: index code into Postgres/pgvector with a Celery worker fleet.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+enqueue_app = typer.Typer(help="Publish work to the fleet.", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+app.add_typer(enqueue_app, name="enqueue")
+app.add_typer(db_app, name="db")
+
+console = Console()
+_debug = False
+
+
+@app.callback()
+def _global(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
+    global _debug
+    _debug = debug
+
+
+# ---------------------------------------------------------------- embedded stack
+
+
+@app.command()
+def up(workers: Annotated[bool, typer.Option("--workers", help="Also start one worker per queue.")] = False) -> None:
+    """Start the embedded Redis and PostgreSQL+pgvector under the state dir (and workers)."""
+    from ops import fleet, stack
+
+    settings = _explicit_settings()
+    state = stack.up(settings)
+    for item in state.started:
+        console.print(f"started {item}")
+    for item in state.already_running:
+        console.print(f"already running: {item}")
+    if workers:
+        started = fleet.start_workers(load_settings())
+        running = fleet.running_workers(load_settings())
+        for queue in ALL_QUEUES:
+            verb = "started" if queue in started else "already running:"
+            console.print(f"{verb} worker {queue} (pid {running.get(queue, '?')})")
+        console.print(f"worker logs: {fleet.worker_logs(settings)}")
+
+
+@app.command()
+def down() -> None:
+    """Stop the background workers, then the embedded Redis and PostgreSQL."""
+    from ops import fleet, stack
+
+    settings = load_settings()
+    for queue in fleet.stop_workers(settings):
+        console.print(f"stopped worker {queue}")
+    for item in stack.down(settings):
+        console.print(f"stopped {item}")
+
+
+# ---------------------------------------------------------------- the main job
+
+
+@app.command()
+def index(
+    path: Annotated[str, typer.Argument(help="The repository to index.")],
+    name: Annotated[str | None, typer.Option(help="Repo name (default: the directory's name).")] = None,
+    timeout: Annotated[float, typer.Option(help="Give up waiting after this many seconds.")] = 3600.0,
+) -> None:
+    """Start the stack and workers if needed, enqueue a repository, wait until it is indexed, summarise."""
+    from ops import fleet, stack
+    from ops.progress import wait_for_repo
+
+    started_at = time.monotonic()
+    stack.up(_explicit_settings())
+    settings = load_settings()
+    if fleet.start_workers(settings):
+        console.print("started one worker per queue in the background (logs: .ragfleet/logs)")
+    report = _enqueue_repo(settings, path, name)
+    progress, times = wait_for_repo(settings, report.repo, timeout_s=timeout, console=console)
+    _print_index_summary(settings, report, progress, times.seconds, time.monotonic() - started_at)
+
+
+@enqueue_app.command("repo")
+def enqueue_repo(
+    path: Annotated[str, typer.Argument(help="The repository directory.")],
+    name: Annotated[str | None, typer.Option(help="Repo name (default: the directory's name).")] = None,
+) -> None:
+    """Walk a repository, sync it by content hash, publish one message per new or changed file."""
+    _enqueue_repo(load_settings(), path, name)
+
+
+def _enqueue_repo(settings: Settings, path: str, name: str | None) -> Any:
+    from producers.repo import enqueue_repo as run_enqueue
+    from shared.celery_config import check_broker, make_celery
+
+    client = make_celery(settings)
+    check_broker(client)
+    with Progress(console=console, transient=True) as bars:
+        task = bars.add_task("publishing", total=None)
+        report = run_enqueue(
+            settings, client, path, name=name, on_publish=lambda i, n: bars.update(task, completed=i, total=n)
+        )
+    counts = report.plan.counts()
+    console.print(
+        f"repo {report.repo}: {report.files_seen} files — add {counts['add']}, update {counts['update']}, "
+        f"delete {counts['delete']}, unchanged {counts['unchanged']}; published {report.published}, "
+        f"skipped {report.skips.total}"
+    )
+    for reason, n in sorted(report.skips.counts.items()):
+        console.print(f"  skipped {n}: {reason} (e.g. {', '.join(report.skips.examples[reason][:2])})")
+    return report
+
+
+def _print_index_summary(
+    settings: Settings, report: Any, progress: Any, stage_s: dict[str, float], total_s: float
+) -> None:
+    from shared.db import connect
+    from shared.db.stats import repo_summary
+
+    with connect(settings.require_database_url()) as conn:
+        summary = repo_summary(conn, report.repo)
+    table = Table(title=f"indexed {report.repo}", show_header=False)
+    table.add_row("files", f"{progress.files_total} ({progress.files_failed} failed, {report.skips.total} skipped)")
+    table.add_row("spans", str(progress.spans_total))
+    table.add_row("spans by kind", _pairs(summary["spans_by_kind"]))
+    table.add_row("spans by tier", _pairs(summary["spans_by_tier"]))
+    table.add_row("embeddings", f"{progress.spans_embedded} spans embedded")
+    table.add_row("time per stage", ", ".join(f"{s} {t:.1f}s" for s, t in stage_s.items()) or "-")
+    table.add_row("total time", f"{total_s:.1f}s")
+    failures = {**summary["failures"], **{f"skipped: {r}": n for r, n in report.skips.counts.items()}}
+    table.add_row("failures by reason", _pairs(failures) or "none")
+    console.print(table)
+
+
+def _pairs(mapping: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in mapping.items())
+
+
+# ---------------------------------------------------------------- workers
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option("--queues", "-Q", help="Comma-separated queues to consume.")],
+    concurrency: Annotated[int | None, typer.Option(help="Pool size (default: what suits the stage).")] = None,
+    pool: Annotated[str | None, typer.Option(help="threads, prefork or solo (default: what suits the stage).")] = None,
+    gpu: Annotated[str | None, typer.Option(help="Pin to this GPU (index or UUID).")] = None,
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+) -> None:
+    """Run a worker in the foreground (the same as `celery -A workers worker -Q ...`)."""
+    from ops.fleet import worker_argv
+
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    unknown = [q for q in names if q not in ALL_QUEUES]
+    if not names or unknown:
+        raise BadInputError(f"--queues {queues}: unknown queue(s) {unknown or names}; known: {', '.join(ALL_QUEUES)}")
+    if gpu is not None:
+        # Before anything can initialise CUDA: the worker's torch only ever sees this GPU.
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    settings = load_settings()
+    argv = worker_argv(names[0], settings, loglevel=loglevel)
+    argv[argv.index("-Q") + 1] = ",".join(names)
+    if concurrency is not None:
+        argv[argv.index("--concurrency") + 1] = str(concurrency)
+    if pool is not None:
+        argv[argv.index("--pool") + 1] = pool
+    from workers.celery import app as celery_app
+
+    celery_app.worker_main(argv[2:])
+
+
+# ---------------------------------------------------------------- operator views
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """Queue depths, workers online and row counts."""
+    from ops.status import gather
+    from shared.celery_config import check_broker, make_celery
+
+    settings = load_settings()
+    client = make_celery(settings)
+    check_broker(client)
+    data = gather(settings, client)
+    if as_json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return
+    queues = Table(title="queues")
+    queues.add_column("queue")
+    queues.add_column("waiting", justify="right")
+    for name, depth in data["queues"].items():
+        queues.add_row(name, str(depth["waiting"]))
+    console.print(queues)
+    workers = Table(title="workers online")
+    workers.add_column("worker")
+    workers.add_column("queues")
+    for name, consumed in sorted(data["workers"].items()):
+        workers.add_row(name, ", ".join(consumed))
+    console.print(workers if data["workers"] else "no workers online")
+    console.print("rows: " + _pairs(data["counts"]))
+    console.print("start tiers: " + (_pairs(data["start_tiers"]) or "-"))
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What you are looking for, in words.")],
+    k: Annotated[int, typer.Option("-k", help="How many results.")] = 5,
+    repo: Annotated[str | None, typer.Option(help="Only this repo.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Embed the query and show the nearest spans."""
+    from ops.search import search as run_search
+
+    hits = run_search(load_settings(), query, k=k, repo=repo)
+    if as_json:
+        print(json.dumps(hits, indent=2, default=str))
+        return
+    table = Table(title=f"search: {query}")
+    for column in ("score", "where", "symbol", "summary"):
+        table.add_column(column, overflow="fold")
+    for hit in hits:
+        label = f"[{hit['tier']}] " if hit["tier"] else ""
+        table.add_row(
+            f"{hit['score']:.3f}",
+            f"{hit['repo']}:{hit['path']}:{hit['start_line']}-{hit['end_line']}",
+            f"{hit['kind']} {hit['name']}",
+            label + (hit["summary"] or ""),
+        )
+    console.print(table if hits else "no results (is anything indexed? `ragfleet status`)")
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply the schema migrations this database lacks (idempotent)."""
+    from shared.db.migrate import migrate
+
+    applied = migrate(load_settings().require_database_url())
+    console.print(", ".join(f"applied {m.version:04d}_{m.name}" for m in applied) or "schema is up to date")
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL in use (for psql)."""
+    print(load_settings().require_database_url())
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def _explicit_settings() -> Settings:
+    """Only what the user set (not filled from the stack record): `up` must not mistake its own URLs for overrides."""
+    settings = Settings()
+    return settings.model_copy(update={"state_dir": settings.state_dir.expanduser().resolve()})
+
+
+def main() -> None:
+    """Console entry point: one clear line per error, a traceback only with --debug."""
+    try:
+        app()
+    except RagfleetError as exc:
+        _fail(exc, code=2 if isinstance(exc, ConfigurationError) else 1)
+    except Exception as exc:
+        from kombu.exceptions import OperationalError
+
+        if isinstance(exc, OperationalError):
+            _fail(exc, code=1, prefix="broker unreachable: ")
+        raise
+
+
+def _fail(exc: Exception, *, code: int, prefix: str = "") -> None:
+    if _debug:
+        raise exc
+    from shared.redact import redact_text
+
+    message = " ".join(redact_text(str(exc)).split())  # one line, whatever the exception held
+    print(f"error: {prefix}{message}", file=sys.stderr)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

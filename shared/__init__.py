@@ -1,0 +1,1 @@
+"""What producers, workers and operators agree on: settings, messages, errors, storage."""

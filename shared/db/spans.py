@@ -1,0 +1,115 @@
+"""Spans: a file's new spans replace its old ones in one transaction, so no file is ever without spans."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import psycopg
+
+from shared.db.gc import collect_orphans
+from shared.messages import Complexity
+
+
+@dataclass(frozen=True)
+class SpanRow:
+    """A span as the chunk worker hands it to storage."""
+
+    kind: str
+    name: str
+    start_line: int
+    end_line: int
+    content: str
+    content_hash: str
+    complexity: Complexity
+    start_tier: str
+
+
+@dataclass(frozen=True)
+class StoredSpan:
+    """A stored span's id, with whether its content already has an embedding (then it needs no work)."""
+
+    span_id: int
+    row: SpanRow
+    embedded: bool
+
+
+def replace_file_spans(
+    conn: psycopg.Connection,
+    *,
+    repo: str,
+    path: str,
+    content_hash: str,
+    spans: Sequence[SpanRow],
+    fallback: str | None,
+    embed_model: str,
+) -> list[StoredSpan] | None:
+    """Swap in a file version's spans; None when the message is stale (the file moved on or was deleted)."""
+    row = conn.execute(
+        "SELECT f.id, f.language FROM files f WHERE f.repo = %s AND f.path = %s AND f.content_hash = %s FOR UPDATE",
+        (repo, path, content_hash),
+    ).fetchone()
+    if row is None:
+        return None
+    file_id, language = row
+    stored: list[StoredSpan] = []
+    with conn.cursor() as cur:
+        for span in spans:
+            c = span.complexity
+            cur.execute(
+                "INSERT INTO spans (file_id, repo, path, language, kind, name, start_line, end_line, content,"
+                " content_hash, lines, nesting_depth, branches, parameters, nested_defs, token_estimate,"
+                " start_tier) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+                " ON CONFLICT (file_id, kind, name, start_line, end_line) DO UPDATE SET"
+                " content = EXCLUDED.content, content_hash = EXCLUDED.content_hash, lines = EXCLUDED.lines,"
+                " nesting_depth = EXCLUDED.nesting_depth, branches = EXCLUDED.branches,"
+                " parameters = EXCLUDED.parameters, nested_defs = EXCLUDED.nested_defs,"
+                " token_estimate = EXCLUDED.token_estimate, start_tier = EXCLUDED.start_tier"
+                " RETURNING id, EXISTS (SELECT 1 FROM embeddings e"
+                "   WHERE e.content_hash = spans.content_hash AND e.model = %s)",
+                (
+                    file_id,
+                    repo,
+                    path,
+                    language,
+                    span.kind,
+                    span.name,
+                    span.start_line,
+                    span.end_line,
+                    span.content,
+                    span.content_hash,
+                    c.lines,
+                    c.nesting_depth,
+                    c.branches,
+                    c.parameters,
+                    c.nested_defs,
+                    c.token_estimate,
+                    span.start_tier,
+                    embed_model,
+                ),
+            )
+            span_id, embedded = cur.fetchone()  # type: ignore[misc]
+            stored.append(StoredSpan(int(span_id), span, bool(embedded)))
+    gone = [
+        r[0]
+        for r in conn.execute(
+            "DELETE FROM spans WHERE file_id = %s AND NOT (id = ANY(%s)) RETURNING content_hash",
+            (file_id, [s.span_id for s in stored]),
+        )
+    ]
+    conn.execute(
+        "UPDATE files SET chunked_hash = content_hash, status = 'chunked', error = NULL,"
+        " chunk_fallback = %s, updated_at = now() WHERE id = %s",
+        (fallback, file_id),
+    )
+    collect_orphans(conn, gone)
+    return stored
+
+
+def mark_file_failed(conn: psycopg.Connection, *, repo: str, path: str, content_hash: str, error: str) -> None:
+    """Record that this version of the file could not be chunked (its old spans, if any, stay)."""
+    conn.execute(
+        "UPDATE files SET status = 'failed', error = %s, updated_at = now()"
+        " WHERE repo = %s AND path = %s AND content_hash = %s",
+        (error, repo, path, content_hash),
+    )

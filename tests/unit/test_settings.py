@@ -1,0 +1,59 @@
+"""One settings object: RAGFLEET_* variables, nested with __, filled from the embedded stack's record."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shared.errors import ConfigurationError
+from shared.settings import load_settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("RAGFLEET_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_tier_settings_use_operator_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAGFLEET_TIERS__7B__PROTOCOL", "openai")
+    monkeypatch.setenv("RAGFLEET_TIERS__7B__MODEL", "qwen2.5:7b-instruct-q4_K_M")
+    monkeypatch.setenv("RAGFLEET_TIERS__7B__ENDPOINTS", "http://gpu1:11434, http://gpu2:11434")
+    monkeypatch.setenv("RAGFLEET_TIERS__API__API_KEY", "sk-secret")
+    settings = load_settings()
+    assert settings.tiers.get("7b").endpoints == ["http://gpu1:11434", "http://gpu2:11434"]
+    assert settings.tiers.get("7b").protocol == "openai" and settings.tiers.get("7b").configured
+    assert settings.tiers.get("api").protocol == "openai"
+    assert not settings.tiers.get("14b").configured
+    assert "sk-secret" not in repr(settings)
+
+
+def test_urls_come_from_stack_record_unless_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "stack.json").write_text(
+        json.dumps({"broker_url": "redis://127.0.0.1:1/0", "database_url": "postgresql://x@/db"})
+    )
+    monkeypatch.setenv("RAGFLEET_STATE_DIR", str(state))
+    settings = load_settings()
+    assert settings.require_broker_url() == "redis://127.0.0.1:1/0"
+    assert settings.require_database_url() == "postgresql://x@/db"
+    monkeypatch.setenv("RAGFLEET_BROKER_URL", "amqp://guest:guest@localhost:5672//")
+    assert load_settings().require_broker_url().startswith("amqp://")
+
+
+def test_missing_urls_say_how_to_fix() -> None:
+    settings = load_settings()
+    with pytest.raises(ConfigurationError, match="ragfleet up"):
+        settings.require_broker_url()
+    with pytest.raises(ConfigurationError, match="RAGFLEET_DATABASE_URL"):
+        settings.require_database_url()
+
+
+def test_dotenv_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("RAGFLEET_EMBEDDING__BATCH_SIZE=16\n")
+    assert load_settings().embedding.batch_size == 16
