@@ -11,7 +11,8 @@
     │   └── ContextTooLongError         the input does not fit this tier's context window
     └── PermanentError              retrying cannot help
         ├── BadInputError               the input itself is wrong (path, encoding, record, message)
-        └── NotFoundError               the thing named does not exist
+        ├── NotFoundError               the thing named does not exist
+        └── BackendRejectedError        a model server refused the request itself (400/401/404)
 
 Library exceptions are translated at the boundary (`raise ... from exc`), so
 callers handle these classes only.
@@ -70,3 +71,7 @@ class BadInputError(PermanentError):
 
 class NotFoundError(PermanentError):
     """Raised when a named repository, path or row does not exist."""
+
+
+class BackendRejectedError(PermanentError):
+    """Raised when a model server refuses the request itself (400/401/404): fix the configuration, don't retry."""

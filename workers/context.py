@@ -6,9 +6,15 @@ import os
 import socket
 from functools import cached_property
 
+import httpx
+
 from shared.db import Database
 from shared.embedders import Embedder, make_embedder
+from shared.names import TIERS
 from shared.settings import Settings
+from workers.cooldown import Cooldowns, make_cooldowns
+from workers.llm import LLMBackend, make_backend
+from workers.llm import http as llm_http
 
 
 class WorkerContext:
@@ -23,6 +29,20 @@ class WorkerContext:
     def db(self) -> Database:
         """This process's connection pool."""
         return Database(self.settings.require_database_url(), max_size=8)
+
+    @cached_property
+    def http(self) -> httpx.Client:
+        """Pooled HTTP connections to the LLM servers (explicit connect and read timeouts)."""
+        return llm_http.client(pool_size=max(16, *(self.settings.tiers.get(t).concurrency for t in TIERS)))
+
+    @cached_property
+    def cooldowns(self) -> Cooldowns:
+        """Host cooldowns, shared through Redis when the broker is Redis."""
+        return make_cooldowns(self.settings.require_broker_url())
+
+    def backend(self, tier: str, host: str) -> LLMBackend:
+        """The backend for one host of a tier."""
+        return make_backend(self.settings.tiers.get(tier), host, self.http)
 
     @cached_property
     def embedder(self) -> Embedder:

@@ -1,23 +1,92 @@
-"""The enrich stage. With no LLM endpoint configured for a tier, its queue is served by the static tier."""
+"""The enrich stage: an LLM tier when the span's tier has endpoints, else the static tier.
+
+Content-addressed: a span whose (content hash, prompt version, model) is already enriched — in any
+repo or branch — is not sent to a model again.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from shared.db.enrichments import EnrichmentRow, find_enrichment, upsert_enrichment
-from shared.messages import EmbedMessage, Enrichment, SpanMessage
+from shared.db.failures import record_attempt
+from shared.messages import Attempt, EmbedMessage, Enrichment, SpanMessage, StaticFacts
 from shared.names import STATIC_MODEL, STATIC_TIER
 from workers.chunking import Span
 from workers.context import WorkerContext
 from workers.static_facts import extract_facts, static_enrichment
+from workers.tiers import Enriched, Escalate, TierRun
 
 
-def enrich_span(msg: SpanMessage, ctx: WorkerContext) -> EmbedMessage:
-    """Enrich one span (content-addressed: known content is never enriched twice); returns its embed message."""
+@dataclass(frozen=True)
+class Escalation:
+    """The span goes on to a stronger tier's queue."""
+
+    message: SpanMessage
+
+
+@dataclass(frozen=True)
+class DeadEnd:
+    """No tier can enrich the span: dead-letter it with its history."""
+
+    message: SpanMessage
+    error_class: str
+    reason: str
+
+
+def enrich_span(msg: SpanMessage, ctx: WorkerContext) -> EmbedMessage | Escalation | DeadEnd:
+    """Enrich one span on its tier; the embed message, or where the span goes next."""
+    span = Span(msg.kind, msg.name, msg.start_line, msg.end_line, msg.content)
+    facts = extract_facts(span, msg.language)
+    tier = ctx.settings.tiers.get(msg.tier)
+    if not tier.configured:
+        return _embed_message(msg, _static(msg, span, facts, ctx))
+    prompt_version = ctx.settings.prompt_version
+    with ctx.db.connection() as conn:
+        known = find_enrichment(conn, msg.content_hash, prompt_version, tier.model)
+    if known is not None:
+        return _embed_message(msg, known)
+    run = TierRun(
+        msg=msg,
+        facts=facts,
+        tiers=ctx.settings.tiers,
+        backend_for=lambda host: ctx.backend(msg.tier, host),
+        cooldowns=ctx.cooldowns,
+        record=lambda attempt: _record(ctx, msg, attempt),
+    )
+    outcome = run.run()
+    history = [*msg.attempts, *run.attempts]
+    if isinstance(outcome, Enriched):
+        with ctx.db.connection() as conn:
+            upsert_enrichment(
+                conn,
+                EnrichmentRow(
+                    content_hash=msg.content_hash,
+                    prompt_version=prompt_version,
+                    model=tier.model,
+                    tier=msg.tier,
+                    host=outcome.host,
+                    body=outcome.enrichment,
+                    facts=facts,
+                    tokens_in=outcome.tokens_in,
+                    tokens_out=outcome.tokens_out,
+                    duration_ms=outcome.duration_ms,
+                    cost_usd=outcome.cost_usd,
+                    attempts=len(history),
+                ),
+            )
+        return _embed_message(msg, outcome.enrichment)
+    moved = msg.model_copy(update={"attempts": history})
+    if isinstance(outcome, Escalate) and outcome.to is not None:
+        return Escalation(moved.model_copy(update={"tier": outcome.to}))
+    return DeadEnd(moved, outcome.error_class, outcome.reason)
+
+
+def _static(msg: SpanMessage, span: Span, facts: StaticFacts, ctx: WorkerContext) -> Enrichment:
     prompt_version = ctx.settings.prompt_version
     with ctx.db.connection() as conn:
         body = find_enrichment(conn, msg.content_hash, prompt_version, STATIC_MODEL)
     if body is None:
-        span = Span(msg.kind, msg.name, msg.start_line, msg.end_line, msg.content)
-        facts = extract_facts(span, msg.language)
         body = static_enrichment(span, msg.language, facts)
         with ctx.db.connection() as conn:
             upsert_enrichment(
@@ -33,6 +102,25 @@ def enrich_span(msg: SpanMessage, ctx: WorkerContext) -> EmbedMessage:
                     attempts=len(msg.attempts) + 1,
                 ),
             )
+    return body
+
+
+def _record(ctx: WorkerContext, msg: SpanMessage, attempt: Attempt) -> None:
+    with ctx.db.connection() as conn:
+        record_attempt(
+            conn,
+            stage="enrich",
+            key=msg.content_hash,
+            ok=not attempt.error_class,
+            tier=attempt.tier,
+            host=attempt.host,
+            error_class=attempt.error_class,
+            message=attempt.message,
+            duration_ms=attempt.duration_ms,
+        )
+
+
+def _embed_message(msg: SpanMessage, body: Enrichment) -> EmbedMessage:
     return EmbedMessage(
         span_id=msg.span_id,
         repo=msg.repo,

@@ -60,8 +60,14 @@ def enrich_span(self: Task, payload: dict[str, Any]) -> None:
 
     def body() -> None:
         msg = SpanMessage.from_wire(payload)
-        embed_message = enrich.enrich_span(msg, ctx)
-        app.send_task(TASK_EMBED_SPAN, args=[embed_message.to_wire()], queue=QUEUE_EMBED)
+        outcome = enrich.enrich_span(msg, ctx)
+        if isinstance(outcome, EmbedMessage):
+            app.send_task(TASK_EMBED_SPAN, args=[outcome.to_wire()], queue=QUEUE_EMBED)
+        elif isinstance(outcome, enrich.Escalation):
+            nxt = outcome.message
+            app.send_task(TASK_ENRICH_SPAN, args=[nxt.to_wire()], queue=enrich_queue(nxt.tier))
+        else:
+            _dead_letter_span(ctx, outcome, queue=enrich_queue(msg.tier))
 
     guarded(
         self,
@@ -121,6 +127,28 @@ def embed_span(requests: list[SimpleRequest]) -> None:
     with ctx.db.connection() as conn:
         for request in requests:
             forget_delivery(conn, request.id)
+
+
+def _dead_letter_span(ctx: Any, dead: enrich.DeadEnd, *, queue: str) -> None:
+    """After the last tier: the whole message and its attempt history, ready for `requeue-dead`."""
+    msg = dead.message
+    log.error("dead-lettered span %s %s:%s: %s", msg.content_hash[:12], msg.path, msg.name, dead.reason)
+    with ctx.db.connection() as conn:
+        upsert_dead_letter(
+            conn,
+            DeadLetter(
+                stage="enrich",
+                key=msg.content_hash,
+                task_name=TASK_ENRICH_SPAN,
+                queue=queue,
+                error_class=dead.error_class,
+                reason=dead.reason[:4000],
+                payload=msg.to_wire(),
+                history=[a.to_wire() for a in msg.attempts],
+                repo=msg.repo,
+                path=msg.path,
+            ),
+        )
 
 
 def _republish_or_dead_letter(

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -25,11 +26,10 @@ RAGFLEET = str(Path(sys.executable).parent / "ragfleet")
 TABLES = "repos, files, spans, enrichments, embeddings, attempts, dead_letters, deliveries"
 
 
-@pytest.fixture(scope="session")
-def fleet_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """Settings of a running fleet; the process environment points every `ragfleet` call at it."""
-    state_dir = tmp_path_factory.mktemp("state")
-    env = {"RAGFLEET_STATE_DIR": str(state_dir)}
+@contextmanager
+def running_fleet(state_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[Settings]:
+    """An embedded stack and one real worker per queue; the process environment points `ragfleet` at it."""
+    env = {"RAGFLEET_STATE_DIR": str(state_dir), **(extra_env or {})}
     if os.environ.get("RAGFLEET_TEST_BROKER_URL"):
         env["RAGFLEET_BROKER_URL"] = os.environ["RAGFLEET_TEST_BROKER_URL"]
     if os.environ.get("RAGFLEET_TEST_DATABASE_URL"):
@@ -54,6 +54,13 @@ def fleet_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def fleet_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings of a running fleet with no LLM tier configured (the static tier serves every queue)."""
+    with running_fleet(tmp_path_factory.mktemp("state")) as settings:
+        yield settings
 
 
 @pytest.fixture
