@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -244,7 +245,7 @@ def search(
             f"{hit['score']:.3f}",
             f"{hit['repo']}:{hit['path']}:{hit['start_line']}-{hit['end_line']}",
             f"{hit['kind']} {hit['name']}",
-            label + (hit["summary"] or ""),
+            escape(label + (hit["summary"] or "")),  # "[static]" is a label to show, not rich markup
         )
     console.print(table if hits else "no results (is anything indexed? `ragfleet status`)")
 

