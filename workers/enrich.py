@@ -7,6 +7,7 @@ repo or branch — is not sent to a model again.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from shared.db.enrichments import EnrichmentRow, find_enrichment, upsert_enrichment
 from shared.db.failures import record_attempt
@@ -36,45 +37,29 @@ class DeadEnd:
 
 def enrich_span(msg: SpanMessage, ctx: WorkerContext) -> EmbedMessage | Escalation | DeadEnd:
     """Enrich one span on its tier; the embed message, or where the span goes next."""
+    tier = ctx.settings.tiers.get(msg.tier)
+    model = tier.model if tier.configured else STATIC_MODEL
+    with ctx.db.connection() as conn:
+        known = find_enrichment(conn, msg.content_hash, ctx.settings.prompt_version, model)
+    if known is not None:  # reuse before any parsing or model call
+        return _embed_message(msg, known)
     span = Span(msg.kind, msg.name, msg.start_line, msg.end_line, msg.content)
     facts = extract_facts(span, msg.language)
-    tier = ctx.settings.tiers.get(msg.tier)
     if not tier.configured:
-        return _embed_message(msg, _static(msg, span, facts, ctx))
-    prompt_version = ctx.settings.prompt_version
-    with ctx.db.connection() as conn:
-        known = find_enrichment(conn, msg.content_hash, prompt_version, tier.model)
-    if known is not None:
-        return _embed_message(msg, known)
+        body = static_enrichment(span, msg.language, facts)
+        _store(ctx, msg, body, facts, model=STATIC_MODEL, tier=STATIC_TIER, host=ctx.hostname,
+               attempts=len(msg.attempts) + 1)  # fmt: skip
+        return _embed_message(msg, body)
     run = TierRun(
-        msg=msg,
-        facts=facts,
-        tiers=ctx.settings.tiers,
-        backend_for=lambda host: ctx.backend(msg.tier, host),
-        cooldowns=ctx.cooldowns,
-        record=lambda attempt: _record(ctx, msg, attempt),
-    )
+        msg=msg, facts=facts, tiers=ctx.settings.tiers, backend_for=lambda host: ctx.backend(msg.tier, host),
+        cooldowns=ctx.cooldowns, record=lambda attempt: _record(ctx, msg, attempt),
+    )  # fmt: skip
     outcome = run.run()
     history = [*msg.attempts, *run.attempts]
     if isinstance(outcome, Enriched):
-        with ctx.db.connection() as conn:
-            upsert_enrichment(
-                conn,
-                EnrichmentRow(
-                    content_hash=msg.content_hash,
-                    prompt_version=prompt_version,
-                    model=tier.model,
-                    tier=msg.tier,
-                    host=outcome.host,
-                    body=outcome.enrichment,
-                    facts=facts,
-                    tokens_in=outcome.tokens_in,
-                    tokens_out=outcome.tokens_out,
-                    duration_ms=outcome.duration_ms,
-                    cost_usd=outcome.cost_usd,
-                    attempts=len(history),
-                ),
-            )
+        _store(ctx, msg, outcome.enrichment, facts, model=model, tier=msg.tier, host=outcome.host,
+               attempts=len(history), tokens_in=outcome.tokens_in, tokens_out=outcome.tokens_out,
+               duration_ms=outcome.duration_ms, cost_usd=outcome.cost_usd)  # fmt: skip
         return _embed_message(msg, outcome.enrichment)
     moved = msg.model_copy(update={"attempts": history})
     if isinstance(outcome, Escalate) and outcome.to is not None:
@@ -82,27 +67,18 @@ def enrich_span(msg: SpanMessage, ctx: WorkerContext) -> EmbedMessage | Escalati
     return DeadEnd(moved, outcome.error_class, outcome.reason)
 
 
-def _static(msg: SpanMessage, span: Span, facts: StaticFacts, ctx: WorkerContext) -> Enrichment:
-    prompt_version = ctx.settings.prompt_version
+def _store(ctx: WorkerContext, msg: SpanMessage, body: Enrichment, facts: StaticFacts, **accounting: Any) -> None:
     with ctx.db.connection() as conn:
-        body = find_enrichment(conn, msg.content_hash, prompt_version, STATIC_MODEL)
-    if body is None:
-        body = static_enrichment(span, msg.language, facts)
-        with ctx.db.connection() as conn:
-            upsert_enrichment(
-                conn,
-                EnrichmentRow(
-                    content_hash=msg.content_hash,
-                    prompt_version=prompt_version,
-                    model=STATIC_MODEL,
-                    tier=STATIC_TIER,
-                    host=ctx.hostname,
-                    body=body,
-                    facts=facts,
-                    attempts=len(msg.attempts) + 1,
-                ),
-            )
-    return body
+        upsert_enrichment(
+            conn,
+            EnrichmentRow(
+                content_hash=msg.content_hash,
+                prompt_version=ctx.settings.prompt_version,
+                body=body,
+                facts=facts,
+                **accounting,
+            ),
+        )
 
 
 def _record(ctx: WorkerContext, msg: SpanMessage, attempt: Attempt) -> None:
