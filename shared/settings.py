@@ -65,6 +65,11 @@ class TierSettings(BaseModel):
     api_key: SecretStr | None = None
     context_tokens: int = Field(default=8192, ge=256)
     concurrency: int = Field(default=1, ge=1)
+    """Parallel requests per endpoint (set it to the server's slots, e.g. OLLAMA_NUM_PARALLEL); a worker
+    consuming the tier runs concurrency × endpoints threads."""
+    timeout_s: float = Field(default=300.0, gt=0)
+    """Read timeout of one request: a server that hangs longer counts as unavailable (retry, next host)."""
+    connect_timeout_s: float = Field(default=5.0, gt=0)
     price_in_per_mtok: float = 0.0
     price_out_per_mtok: float = 0.0
     price_per_gpu_s: float = 0.0

@@ -33,7 +33,8 @@ class WorkerContext:
     @cached_property
     def http(self) -> httpx.Client:
         """Pooled HTTP connections to the LLM servers (explicit connect and read timeouts)."""
-        return llm_http.client(pool_size=max(16, *(self.settings.tiers.get(t).concurrency for t in TIERS)))
+        tiers = [self.settings.tiers.get(t) for t in TIERS]
+        return llm_http.client(pool_size=max(16, *(t.concurrency * max(1, len(t.endpoints)) for t in tiers)))
 
     @cached_property
     def cooldowns(self) -> Cooldowns:

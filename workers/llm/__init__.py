@@ -12,10 +12,11 @@ from workers.llm.openai_compat import OpenAICompatBackend
 
 def make_backend(tier: TierSettings, endpoint: str, client: httpx.Client) -> LLMBackend:
     """The backend that speaks this tier's protocol to one of its endpoints."""
+    timeout = httpx.Timeout(tier.timeout_s, connect=tier.connect_timeout_s)
     if tier.protocol == "ollama":
-        return OllamaBackend(endpoint, client)
+        return OllamaBackend(endpoint, client, timeout=timeout)
     key = tier.api_key.get_secret_value() if tier.api_key else None
-    return OpenAICompatBackend(endpoint, client, api_key=key)
+    return OpenAICompatBackend(endpoint, client, api_key=key, timeout=timeout)
 
 
 __all__ = ["Completion", "CompletionRequest", "LLMBackend", "make_backend"]

@@ -12,9 +12,10 @@ from workers.llm.http import check_status, json_body, translated
 class OllamaBackend:
     """One Ollama host."""
 
-    def __init__(self, host: str, client: httpx.Client) -> None:
+    def __init__(self, host: str, client: httpx.Client, *, timeout: httpx.Timeout | None = None) -> None:
         self.host = host.rstrip("/")
         self._client = client
+        self._timeout = timeout or client.timeout
 
     def complete(self, request: CompletionRequest) -> Completion:
         """POST /api/chat without streaming."""
@@ -29,7 +30,7 @@ class OllamaBackend:
                         "num_predict": request.max_tokens},
         }  # fmt: skip
         with translated(self.host):
-            response = self._client.post(f"{self.host}/api/chat", json=payload)
+            response = self._client.post(f"{self.host}/api/chat", json=payload, timeout=self._timeout)
         check_status(response, self.host)
         body = json_body(response, self.host)
         message = body.get("message")

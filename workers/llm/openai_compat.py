@@ -12,10 +12,13 @@ from workers.llm.http import check_status, json_body, translated
 class OpenAICompatBackend:
     """One OpenAI-compatible host; the bearer key is sent, never logged."""
 
-    def __init__(self, host: str, client: httpx.Client, *, api_key: str | None = None) -> None:
+    def __init__(
+        self, host: str, client: httpx.Client, *, api_key: str | None = None, timeout: httpx.Timeout | None = None
+    ) -> None:
         self.host = host.rstrip("/")
         self._client = client
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._timeout = timeout or client.timeout
 
     def complete(self, request: CompletionRequest) -> Completion:
         """POST /v1/chat/completions with a json_schema response format."""
@@ -31,7 +34,9 @@ class OpenAICompatBackend:
         }
         base = self.host if self.host.endswith("/v1") else f"{self.host}/v1"
         with translated(self.host):
-            response = self._client.post(f"{base}/chat/completions", json=payload, headers=self._headers)
+            response = self._client.post(
+                f"{base}/chat/completions", json=payload, headers=self._headers, timeout=self._timeout
+            )
         check_status(response, self.host)
         body = json_body(response, self.host)
         try:
