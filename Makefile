@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint unit integration clean
+.PHONY: install demo test lint unit integration bench bench-enrich clean
 
 install: $(STAMP)
 
@@ -35,6 +35,12 @@ integration: install
 
 test: lint
 	$(BIN)/pytest tests -q -ra
+
+# Benchmarks print rich tables (medians of several runs); they assert nothing. `make bench` runs them all.
+bench: install bench-enrich
+
+bench-enrich: install
+	$(BIN)/python -m tests.benchmarks.bench_enrich
 
 clean:
 	-$(BIN)/ragfleet down

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from shared.errors import BadInputError, ConfigurationError, RagfleetError
 from shared.names import ALL_QUEUES
-from shared.settings import Settings, load_settings
+from shared.settings import Settings, load_settings, read_settings
 
 app = typer.Typer(
     help="ragfleet: index code into Postgres/pgvector with a Celery worker fleet.",
@@ -33,7 +33,7 @@ db_app = typer.Typer(help="The database.", no_args_is_help=True)
 app.add_typer(enqueue_app, name="enqueue")
 app.add_typer(db_app, name="db")
 
-console = Console()
+console = Console(soft_wrap=True)  # plain lines stay whole in logs and pipes; tables still fit the width
 _debug = False
 
 
@@ -110,6 +110,59 @@ def enqueue_repo(
     _enqueue_repo(load_settings(), path, name)
 
 
+@enqueue_app.command("spans")
+def enqueue_spans(
+    repo: Annotated[str | None, typer.Option(help="Only this repo.")] = None,
+    path: Annotated[str | None, typer.Option(help="Only paths matching this glob (`*` crosses directories).")] = None,
+    tier: Annotated[
+        str | None, typer.Option(help="Publish to this tier's queue (default: the router's choice).")
+    ] = None,
+    stale: Annotated[bool, typer.Option(help="Spans enriched under an older prompt version or another model.")] = False,
+    failed: Annotated[bool, typer.Option(help="Spans with an enrich or embed dead letter.")] = False,
+) -> None:
+    """Publish per-span messages straight to a tier's queue: re-enrich, push to a stronger tier, or retry."""
+    from producers.spans import SpanSelection
+    from producers.spans import enqueue_spans as run_enqueue
+    from shared.celery_config import check_broker, make_celery
+
+    settings = load_settings()
+    client = make_celery(settings)
+    check_broker(client)
+    selection = SpanSelection(repo=repo, path_glob=path, tier=tier, stale=stale, failed=failed)
+    with Progress(console=console, transient=True) as bars:
+        task = bars.add_task("publishing spans", total=None)
+        report = run_enqueue(settings, client, selection, on_publish=lambda i: bars.update(task, completed=i))
+    published = sum(report.published.values())
+    by_tier = ", ".join(f"enrich.{t} {n}" for t, n in sorted(report.published.items()))
+    console.print(
+        f"selected {report.selected} distinct spans: published {published}"
+        + (f" ({by_tier})" if by_tier else "")
+        + f", already current {report.current}"
+        + (f"; cleared {report.dead_letters_cleared} dead letters" if failed else "")
+    )
+
+
+@app.command("requeue-dead")
+def requeue_dead(
+    tier: Annotated[str | None, typer.Option(help="Only spans that died on this tier's queue.")] = None,
+    stage: Annotated[str | None, typer.Option(help="Only this stage: chunk, enrich or embed.")] = None,
+    repo: Annotated[str | None, typer.Option(help="Only this repo.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, publish nothing.")] = False,
+) -> None:
+    """Publish dead-lettered messages again, with their history, and remove their dead letters."""
+    from ops.requeue import requeue_dead as run_requeue
+    from shared.celery_config import check_broker, make_celery
+
+    settings = load_settings()
+    client = make_celery(settings)
+    check_broker(client)
+    report = run_requeue(settings, client, tier=tier, stage=stage, repo=repo, dry_run=dry_run)
+    verb = "would requeue" if dry_run else "requeued"
+    console.print(
+        f"{verb} {report.total} dead letters" + (f" ({_pairs(dict(report.by_queue))})" if report.total else "")
+    )
+
+
 def _enqueue_repo(settings: Settings, path: str, name: str | None) -> Any:
     from producers.repo import enqueue_repo as run_enqueue
     from shared.celery_config import check_broker, make_celery
@@ -166,6 +219,7 @@ def worker(
     concurrency: Annotated[int | None, typer.Option(help="Pool size (default: what suits the stage).")] = None,
     pool: Annotated[str | None, typer.Option(help="threads, prefork or solo (default: what suits the stage).")] = None,
     gpu: Annotated[str | None, typer.Option(help="Pin to this GPU (index or UUID).")] = None,
+    name: Annotated[str | None, typer.Option(help="Node name (default: <first queue>@<host>); %h is the host.")] = None,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
 ) -> None:
     """Run a worker in the foreground (the same as `celery -A workers worker -Q ...`)."""
@@ -179,7 +233,7 @@ def worker(
         # Before anything can initialise CUDA: the worker's torch only ever sees this GPU.
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     settings = load_settings()
-    argv = worker_argv(names[0], settings, loglevel=loglevel)
+    argv = worker_argv(names[0], settings, node_name=name, loglevel=loglevel)
     argv[argv.index("-Q") + 1] = ",".join(names)
     if concurrency is not None:
         argv[argv.index("--concurrency") + 1] = str(concurrency)
@@ -220,6 +274,26 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
     console.print(workers if data["workers"] else "no workers online")
     console.print("rows: " + _pairs(data["counts"]))
     console.print("start tiers: " + (_pairs(data["start_tiers"]) or "-"))
+    if data["tiers"]:
+        console.print(_tier_table(data["tiers"]))
+    console.print("dead letters: " + (_pairs(data["dead_letters"]) or "none"))
+
+
+def _tier_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="enrichment by tier and host")
+    for column in ("tier", "host", "enriched", "success", "tokens in/out", "cost $", "p50 ms", "p95 ms", "errors"):
+        table.add_column(column, justify="left" if column in ("tier", "host", "errors") else "right")
+    for r in rows:
+        rate = "-" if r["success_rate"] is None else f"{100 * r['success_rate']:.1f}%"
+        table.add_row(
+            r["tier"], r["host"], str(r["enriched"]), rate, f"{r['tokens_in']}/{r['tokens_out']}",
+            f"{r['cost_usd']:.4f}", _ms(r["p50_ms"]), _ms(r["p95_ms"]), _pairs(r["errors"]) or "-",
+        )  # fmt: skip
+    return table
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 @app.command()
@@ -270,7 +344,7 @@ def db_url() -> None:
 
 def _explicit_settings() -> Settings:
     """Only what the user set (not filled from the stack record): `up` must not mistake its own URLs for overrides."""
-    settings = Settings()
+    settings = read_settings()
     return settings.model_copy(update={"state_dir": settings.state_dir.expanduser().resolve()})
 
 

@@ -1,5 +1,5 @@
-"""`ragfleet status`: queue depths, workers online and row counts, gathered through the broker, Celery's
-control API and the database."""
+"""`ragfleet status`: queue depths, workers online, row counts and per-tier accounting, gathered through
+the broker, Celery's control API and the database."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from celery import Celery
 
 from shared.db import connect
+from shared.db.accounting import dead_letter_counts, tier_accounting
 from shared.db.stats import table_counts, tier_distribution
 from shared.names import ALL_QUEUES
 from shared.redact import redact_url
@@ -40,6 +41,8 @@ def gather(settings: Settings, app: Celery) -> dict[str, Any]:
     with connect(settings.require_database_url()) as conn:
         counts = table_counts(conn)
         tiers = tier_distribution(conn)
+        accounting = tier_accounting(conn)
+        dead = dead_letter_counts(conn)
     return {
         "broker": redact_url(settings.require_broker_url()),
         "database": redact_url(settings.require_database_url()),
@@ -47,4 +50,6 @@ def gather(settings: Settings, app: Celery) -> dict[str, Any]:
         "workers": workers_online(app),
         "counts": counts,
         "start_tiers": tiers,
+        "tiers": accounting,
+        "dead_letters": dead,
     }

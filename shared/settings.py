@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.errors import ConfigurationError
+from shared.redact import redact_url
 
 STACK_FILE = "stack.json"
 
@@ -24,7 +26,7 @@ STACK_FILE = "stack.json"
 class BrokerSettings(BaseModel):
     """Celery/kombu behaviour for long GPU tasks."""
 
-    visibility_timeout_s: int = Field(default=7200, ge=60)
+    visibility_timeout_s: int = Field(default=7200, ge=5)
     """Redis redelivers an unacked message after this; keep it above the longest task."""
     max_redeliveries: int = Field(default=5, ge=1)
     """ragfleet's own cap: a message delivered more often than this is dead-lettered."""
@@ -79,6 +81,19 @@ class TierSettings(BaseModel):
     def _split_endpoints(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("endpoints")
+    @classmethod
+    def _check_endpoints(cls, value: list[str]) -> list[str]:
+        for endpoint in value:
+            try:
+                parts = urlsplit(endpoint)
+                parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+            except ValueError as exc:
+                raise ValueError(f"endpoint {redact_url(endpoint)!r} is not a URL ({exc})") from None
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"endpoint {redact_url(endpoint)!r} is not an http(s)://host[:port] URL")
         return value
 
     @property
@@ -178,9 +193,21 @@ class Settings(BaseSettings):
         return self.database_url.get_secret_value()
 
 
+def read_settings(**overrides: object) -> Settings:
+    """Settings from the environment only; a bad value is a ConfigurationError naming the setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        # Name the setting and the reason only: the rejected value may be a secret.
+        problems = "; ".join(
+            f"RAGFLEET_{'__'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from None
+
+
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, filled in from the embedded stack's record where unset."""
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = read_settings(**overrides)
     settings = settings.model_copy(update={"state_dir": settings.state_dir.expanduser().resolve()})
     if settings.broker_url and settings.database_url is not None:
         return settings

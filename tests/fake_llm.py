@@ -494,6 +494,11 @@ class FakeLLMServer:
         with self._lock:
             self._faults.extend([fault, fault.times] for fault in faults)
 
+    def clear_faults(self) -> None:
+        """Forget every scripted fault not yet consumed (``times=-1`` ones included)."""
+        with self._lock:
+            self._faults.clear()
+
     def set_latency(self, latency_s: float) -> None:
         self.latency_s = latency_s
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from shared.db.spans import SpanRow, StoredSpan, replace_file_spans
 from shared.hashing import content_hash
 from shared.messages import FileMessage, SpanMessage
+from shared.router import start_tier
 from workers.chunking import chunk_text, measure_complexity
 from workers.context import WorkerContext
-from workers.router import start_tier
 
 
 def spans_of(msg: FileMessage, ctx: WorkerContext) -> tuple[list[SpanRow], str | None]:

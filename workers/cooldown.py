@@ -12,6 +12,8 @@ from typing import Protocol
 
 import redis
 
+from shared.redact import redact_url
+
 KEY_PREFIX = "ragfleet:cooldown:"
 
 
@@ -36,13 +38,13 @@ class RedisCooldowns:
     def cool(self, host: str, seconds: float) -> None:
         """Set (or extend) the host's cooldown."""
         ms = max(1, int(seconds * 1000))
-        current = self._redis.pttl(KEY_PREFIX + host)
+        current = self._redis.pttl(_key(host))
         if int(current or 0) < ms:
-            self._redis.set(KEY_PREFIX + host, "1", px=ms)
+            self._redis.set(_key(host), "1", px=ms)
 
     def remaining_s(self, host: str) -> float:
         """Seconds left, from the key's own expiry."""
-        ms = int(self._redis.pttl(KEY_PREFIX + host) or 0)
+        ms = int(self._redis.pttl(_key(host)) or 0)
         return max(0.0, ms / 1000)
 
 
@@ -62,6 +64,10 @@ class LocalCooldowns:
         """Seconds left."""
         with self._lock:
             return max(0.0, self._until.get(host, 0.0) - time.monotonic())
+
+
+def _key(host: str) -> str:
+    return KEY_PREFIX + redact_url(host)  # no endpoint credentials in Redis either
 
 
 def make_cooldowns(broker_url: str) -> Cooldowns:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.db.enrichments import EnrichmentRow, find_enrichment, upsert_enrichment
-from shared.db.failures import record_attempt
+from shared.db.failures import delete_dead_letters, record_attempt
 from shared.messages import Attempt, EmbedMessage, Enrichment, SpanMessage, StaticFacts
 from shared.names import STATIC_MODEL, STATIC_TIER
 from workers.chunking import Span
@@ -79,6 +79,8 @@ def _store(ctx: WorkerContext, msg: SpanMessage, body: Enrichment, facts: Static
                 **accounting,
             ),
         )
+        # A requeued or re-enqueued span that now succeeds is no longer dead.
+        delete_dead_letters(conn, ("enrich",), [msg.content_hash])
 
 
 def _record(ctx: WorkerContext, msg: SpanMessage, attempt: Attempt) -> None:

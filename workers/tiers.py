@@ -28,7 +28,7 @@ from shared.errors import (
 )
 from shared.messages import Attempt, Enrichment, SpanMessage, StaticFacts
 from shared.names import TIERS
-from shared.redact import redact_text
+from shared.redact import redact_text, redact_url
 from shared.settings import TiersSettings
 from workers.cooldown import Cooldowns
 from workers.llm import CompletionRequest, LLMBackend
@@ -147,13 +147,15 @@ class TierRun:
                 + completion.tokens_out * tier.price_out_per_mtok / 1e6
                 + duration_ms / 1000 * tier.price_per_gpu_s
             )
-            return Enriched(enrichment, host, completion.tokens_in, completion.tokens_out, duration_ms, cost)
+            return Enriched(
+                enrichment, redact_url(host), completion.tokens_in, completion.tokens_out, duration_ms, cost
+            )
         return error
 
     def _attempt(self, host: str, error_class: str, message: str, duration_ms: int) -> None:
         attempt = Attempt(
             tier=self.msg.tier,
-            host=host,
+            host=redact_url(host),  # rows and messages never hold an endpoint's credentials
             error_class=error_class,
             message=redact_text(message)[:1000],
             duration_ms=duration_ms,

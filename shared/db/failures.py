@@ -69,19 +69,36 @@ def upsert_dead_letter(conn: psycopg.Connection, letter: DeadLetter) -> None:
     )
 
 
-def clear_dead_letter(conn: psycopg.Connection, stage: str, key: str) -> None:
-    """Forget a dead letter once its message has succeeded."""
-    conn.execute("DELETE FROM dead_letters WHERE stage = %s AND key = %s", (stage, key))
+def delete_dead_letters(conn: psycopg.Connection, stages: tuple[str, ...], keys: list[str]) -> int:
+    """Forget the dead letters of these keys (their message succeeded, or is queued again); how many went."""
+    cur = conn.execute("DELETE FROM dead_letters WHERE stage = ANY(%s) AND key = ANY(%s)", (list(stages), keys))
+    return cur.rowcount
 
 
-def dead_letters(conn: psycopg.Connection, stage: str | None = None) -> list[dict[str, Any]]:
-    """Dead letters, oldest first, optionally of one stage."""
+@dataclass(frozen=True)
+class DeadLetterFilter:
+    """Which dead letters `ragfleet requeue-dead` takes."""
+
+    stage: str | None = None
+    queue: str | None = None
+    repo: str | None = None
+
+
+def take_dead_letters(conn: psycopg.Connection, where: DeadLetterFilter) -> list[dict[str, Any]]:
+    """The matching dead letters, locked until the transaction ends (two requeues never publish one twice)."""
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            "SELECT * FROM dead_letters WHERE %(stage)s::text IS NULL OR stage = %(stage)s ORDER BY id",
-            {"stage": stage},
+            "SELECT id, stage, key, task_name, queue, payload FROM dead_letters"
+            " WHERE (%(stage)s::text IS NULL OR stage = %(stage)s) AND (%(queue)s::text IS NULL OR queue = %(queue)s)"
+            " AND (%(repo)s::text IS NULL OR repo = %(repo)s) ORDER BY id FOR UPDATE SKIP LOCKED",
+            {"stage": where.stage, "queue": where.queue, "repo": where.repo},
         )
         return list(cur.fetchall())
+
+
+def delete_dead_letter_ids(conn: psycopg.Connection, ids: list[int]) -> None:
+    """Remove dead letters whose messages were published again."""
+    conn.execute("DELETE FROM dead_letters WHERE id = ANY(%s)", (ids,))
 
 
 def count_delivery(conn: psycopg.Connection, task_id: str) -> int:

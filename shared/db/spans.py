@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from shared.db.gc import collect_orphans
 from shared.messages import Complexity
@@ -113,3 +116,69 @@ def mark_file_failed(conn: psycopg.Connection, *, repo: str, path: str, content_
         " WHERE repo = %s AND path = %s AND content_hash = %s",
         (error, repo, path, content_hash),
     )
+
+
+@dataclass(frozen=True)
+class SpanFilter:
+    """Which spans `ragfleet enqueue spans` selects.
+
+    With neither `stale` nor `failed`, every span of the repo/path; with either or both, the spans that
+    match any of them. `stale`: enriched, but not under the current prompt version by a current model.
+    `failed`: the span's content has an enrich or embed dead letter.
+    """
+
+    repo: str | None = None
+    path_glob: str | None = None
+    """fnmatch-style: `*` and `?` also match `/` (so `src/*.py` includes subdirectories), `[...]` classes."""
+    stale: bool = False
+    failed: bool = False
+    prompt_version: str = ""
+    current_models: tuple[str, ...] = ()
+
+
+def select_spans(conn: psycopg.Connection, where: SpanFilter) -> Iterator[dict[str, Any]]:
+    """The selected spans, one row per distinct content (identical code is enriched once), streamed."""
+    selectors = []
+    if where.stale:
+        selectors.append(
+            "(EXISTS (SELECT 1 FROM enrichments e WHERE e.content_hash = s.content_hash)"
+            " AND NOT EXISTS (SELECT 1 FROM enrichments e WHERE e.content_hash = s.content_hash"
+            "  AND e.prompt_version = %(pv)s AND e.model = ANY(%(models)s)))"
+        )
+    if where.failed:
+        selectors.append(
+            "EXISTS (SELECT 1 FROM dead_letters d WHERE d.key = s.content_hash AND d.stage IN ('enrich', 'embed'))"
+        )
+    query = (
+        "SELECT DISTINCT ON (s.content_hash) s.id, s.repo, s.path, s.language, s.kind, s.name, s.start_line,"
+        " s.end_line, s.content_hash, s.content, s.lines, s.nesting_depth, s.branches, s.parameters,"
+        " s.nested_defs, s.token_estimate FROM spans s WHERE (%(repo)s::text IS NULL OR s.repo = %(repo)s)"
+        " AND (%(path)s::text IS NULL OR s.path ~ %(path)s)"
+        + (f" AND ({' OR '.join(selectors)})" if selectors else "")
+        + " ORDER BY s.content_hash, s.repo, s.path, s.start_line"
+    )
+    path = glob_regex(where.path_glob) if where.path_glob else None
+    params = {"repo": where.repo, "path": path, "pv": where.prompt_version, "models": list(where.current_models)}
+    with conn.cursor(name="select_spans", row_factory=dict_row) as cur:  # server-side: bounded memory
+        cur.execute(query, params)
+        yield from cur
+
+
+def glob_regex(glob: str) -> str:
+    """An anchored PostgreSQL regular expression matching what `fnmatch` matches for `glob`."""
+    out, i = ["^"], 0
+    while i < len(glob):
+        ch = glob[i]
+        close = glob.find("]", i + 2) if ch == "[" else -1
+        if ch == "*":
+            out.append(".*")
+        elif ch == "?":
+            out.append(".")
+        elif close != -1:  # a character class, with fnmatch's `!` for negation
+            body = glob[i + 1 : close]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]")
+            i = close
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return "".join(out) + "$"

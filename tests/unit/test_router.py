@@ -3,8 +3,8 @@
 import pytest
 
 from shared.messages import Complexity
+from shared.router import complexity_tier, start_tier
 from shared.settings import RouterSettings, TierSettings, TiersSettings
-from workers.router import complexity_tier, start_tier
 
 SMALL = Complexity(lines=10, nesting_depth=1, branches=1, token_estimate=100)
 DEEP = Complexity(lines=30, nesting_depth=6, branches=2, token_estimate=300)

@@ -57,3 +57,23 @@ def test_missing_urls_say_how_to_fix() -> None:
 def test_dotenv_is_read(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("RAGFLEET_EMBEDDING__BATCH_SIZE=16\n")
     assert load_settings().embedding.batch_size == 16
+
+
+@pytest.mark.parametrize(
+    ("endpoints", "reason"),
+    [
+        ("gpu1:11434", "not an http(s)://host[:port] URL"),
+        ("http://gpu1:port", "is not a URL"),
+        ("ftp://gpu1", "not an http(s)://host[:port] URL"),
+        ("http://user:s3cret@", "not an http(s)://host[:port] URL"),
+    ],
+)
+def test_a_malformed_endpoint_is_refused_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, endpoints: str, reason: str
+) -> None:
+    monkeypatch.setenv("RAGFLEET_TIERS__7B__ENDPOINTS", f"http://ok:11434,{endpoints}")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "RAGFLEET_TIERS__7B__ENDPOINTS" in message and reason in message
+    assert "s3cret" not in message
