@@ -6,6 +6,7 @@ and the reason, and exits non-zero; `--debug` shows the traceback instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -263,8 +264,9 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
     queues = Table(title="queues")
     queues.add_column("queue")
     queues.add_column("waiting", justify="right")
+    queues.add_column("unacked", justify="right")
     for name, depth in data["queues"].items():
-        queues.add_row(name, str(depth["waiting"]))
+        queues.add_row(name, str(depth["waiting"]), "-" if depth["unacked"] is None else str(depth["unacked"]))
     console.print(queues)
     workers = Table(title="workers online")
     workers.add_column("worker")
@@ -322,6 +324,41 @@ def search(
             escape(label + (hit["summary"] or "")),  # "[static]" is a label to show, not rich markup
         )
     console.print(table if hits else "no results (is anything indexed? `ragfleet status`)")
+
+
+@app.command()
+def flower(
+    port: Annotated[int | None, typer.Option(help="Port (default: RAGFLEET_FLOWER__PORT, 5555).")] = None,
+    address: Annotated[str | None, typer.Option(help="Address to bind (default: 127.0.0.1).")] = None,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="Run without basic auth (trusted networks only).")] = False,
+) -> None:
+    """Run Flower against the configured broker, with basic auth from settings."""
+    from ops.flower import flower_command
+
+    argv, env = flower_command(load_settings(), port=port, address=address, no_auth=no_auth)
+    os.execve(argv[0], argv, env)  # Flower owns the process (and its signals) from here
+
+
+@app.command()
+def metrics(
+    port: Annotated[int, typer.Option(help="Port to serve /metrics on.")] = 9808,
+    address: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+) -> None:
+    """Serve Prometheus metrics: queue depth (waiting, unacked), tokens, cost, latency, dead letters."""
+    import signal
+    import threading
+
+    from ops.metrics import serve
+    from shared.celery_config import check_broker, make_celery
+
+    settings = load_settings()
+    client = make_celery(settings)
+    check_broker(client)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    console.print(f"serving metrics on http://{address}:{port}/metrics")
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: a clean stop, not a traceback
+        serve(settings, client, port=port, address=address, stop=stop)
 
 
 @db_app.command("migrate")

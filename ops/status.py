@@ -3,31 +3,17 @@ the broker, Celery's control API and the database."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from celery import Celery
 
+from ops.queues import queue_depths
 from shared.db import connect
 from shared.db.accounting import dead_letter_counts, tier_accounting
 from shared.db.stats import table_counts, tier_distribution
-from shared.names import ALL_QUEUES
 from shared.redact import redact_url
 from shared.settings import Settings
-
-
-def queue_depths(app: Celery) -> dict[str, dict[str, int]]:
-    """Waiting messages per queue (passive declare: works on Redis and RabbitMQ alike)."""
-    depths: dict[str, dict[str, int]] = {}
-    with app.connection_for_read() as conn:
-        channel = conn.default_channel
-        for queue in ALL_QUEUES:
-            try:
-                ok = channel.queue_declare(queue=queue, passive=True)
-                depths[queue] = {"waiting": int(ok.message_count)}
-            except Exception:  # RabbitMQ closes the channel for an undeclared queue: it holds nothing
-                channel = conn.channel()
-                depths[queue] = {"waiting": 0}
-    return depths
 
 
 def workers_online(app: Celery, timeout_s: float = 1.0) -> dict[str, list[str]]:
@@ -46,7 +32,7 @@ def gather(settings: Settings, app: Celery) -> dict[str, Any]:
     return {
         "broker": redact_url(settings.require_broker_url()),
         "database": redact_url(settings.require_database_url()),
-        "queues": queue_depths(app),
+        "queues": {name: asdict(depth) for name, depth in queue_depths(app).items()},
         "workers": workers_online(app),
         "counts": counts,
         "start_tiers": tiers,

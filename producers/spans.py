@@ -108,25 +108,11 @@ def _check_tier(settings: Settings, tier: str | None) -> None:
 
 
 def _span_message(row: dict[str, Any], tier: str | None, settings: Settings) -> SpanMessage:
-    complexity = Complexity(
-        lines=row["lines"],
-        nesting_depth=row["nesting_depth"],
-        branches=row["branches"],
-        parameters=row["parameters"],
-        nested_defs=row["nested_defs"],
-        token_estimate=row["token_estimate"],
-    )
+    complexity = Complexity.model_validate({f: row[f] for f in Complexity.model_fields})
+    fields = ("repo", "path", "language", "kind", "name", "start_line", "end_line", "content_hash", "content")
     return SpanMessage(
         tier=tier or start_tier(complexity, settings.router, settings.tiers),
         span_id=row["id"],
-        repo=row["repo"],
-        path=row["path"],
-        language=row["language"],
-        kind=row["kind"],
-        name=row["name"],
-        start_line=row["start_line"],
-        end_line=row["end_line"],
-        content_hash=row["content_hash"],
-        content=row["content"],
         complexity=complexity,
+        **{f: row[f] for f in fields},
     )

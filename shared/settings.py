@@ -148,6 +148,9 @@ class FlowerSettings(BaseModel):
     user: str = ""
     password: SecretStr | None = None
     port: int = 5555
+    address: str = "127.0.0.1"
+    max_tasks: int = Field(default=10_000, ge=100)
+    """Tasks Flower keeps in memory."""
 
 
 class Settings(BaseSettings):

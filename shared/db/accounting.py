@@ -59,3 +59,33 @@ def tier_accounting(conn: psycopg.Connection) -> list[dict[str, Any]]:
 def dead_letter_counts(conn: psycopg.Connection) -> dict[str, int]:
     """Dead letters per queue and error class (`enrich.api: InvalidOutputError` -> n)."""
     return dict(conn.execute("SELECT queue || ': ' || error_class, count(*) FROM dead_letters GROUP BY 1 ORDER BY 1"))
+
+
+LATENCY_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+
+def tier_totals(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Per tier: enrichments, tokens in/out, cost, and the cumulative latency histogram (Prometheus' shape)."""
+    # The bucket bounds are our own constants, not input: formatting them into the query is safe.
+    buckets = ", ".join(
+        f"count(*) FILTER (WHERE duration_ms <= {int(b * 1000)}) AS le_{i}" for i, b in enumerate(LATENCY_BUCKETS_S)
+    )
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT tier, count(*) AS enriched, sum(tokens_in)::bigint AS tokens_in,"
+            " sum(tokens_out)::bigint AS tokens_out, sum(cost_usd)::float AS cost_usd,"
+            f" sum(duration_ms)::bigint AS duration_ms, {buckets} FROM enrichments GROUP BY tier ORDER BY tier"
+        )
+        rows = cur.fetchall()
+    return [
+        {
+            "tier": r["tier"],
+            "enriched": int(r["enriched"]),
+            "tokens_in": int(r["tokens_in"] or 0),
+            "tokens_out": int(r["tokens_out"] or 0),
+            "cost_usd": float(r["cost_usd"] or 0.0),
+            "duration_s": int(r["duration_ms"] or 0) / 1000,
+            "buckets": [(b, int(r[f"le_{i}"])) for i, b in enumerate(LATENCY_BUCKETS_S)],
+        }
+        for r in rows
+    ]

@@ -129,10 +129,13 @@ def test_status_json_reports_queues_workers_and_counts(repo_root: Path) -> None:
     assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout)
     assert set(status["queues"]) == {"chunk", "enrich.7b", "enrich.14b", "enrich.api", "embed"}
-    assert all(q["waiting"] == 0 for q in status["queues"].values())
+    assert all(q["waiting"] == 0 and q["unacked"] == 0 for q in status["queues"].values())
     assert len(status["workers"]) == 5
     assert status["counts"]["spans"] >= status["counts"]["enrichments"] > 0
-    assert status["counts"]["dead_letters"] == 0
+    assert status["counts"]["dead_letters"] == 0 and status["dead_letters"] == {}
+    [static] = status["tiers"]  # no LLM tier configured: the static tier did everything, with no model calls
+    assert static["tier"] == "static" and static["enriched"] == status["counts"]["enrichments"]
+    assert static["tokens_in"] == 0 and static["cost_usd"] == 0 and static["success_rate"] is None
 
 
 def test_reindexing_an_unchanged_repo_publishes_nothing(repo_root: Path) -> None:
