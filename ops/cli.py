@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
+from ops.status_view import pairs
 from shared.errors import BadInputError, ConfigurationError, RagfleetError
 from shared.names import ALL_QUEUES
 from shared.settings import Settings, load_settings, read_settings
@@ -160,7 +161,7 @@ def requeue_dead(
     report = run_requeue(settings, client, tier=tier, stage=stage, repo=repo, dry_run=dry_run)
     verb = "would requeue" if dry_run else "requeued"
     console.print(
-        f"{verb} {report.total} dead letters" + (f" ({_pairs(dict(report.by_queue))})" if report.total else "")
+        f"{verb} {report.total} dead letters" + (f" ({pairs(dict(report.by_queue))})" if report.total else "")
     )
 
 
@@ -197,18 +198,14 @@ def _print_index_summary(
     table = Table(title=f"indexed {report.repo}", show_header=False)
     table.add_row("files", f"{progress.files_total} ({progress.files_failed} failed, {report.skips.total} skipped)")
     table.add_row("spans", str(progress.spans_total))
-    table.add_row("spans by kind", _pairs(summary["spans_by_kind"]))
-    table.add_row("spans by tier", _pairs(summary["spans_by_tier"]))
+    table.add_row("spans by kind", pairs(summary["spans_by_kind"]))
+    table.add_row("spans by tier", pairs(summary["spans_by_tier"]))
     table.add_row("embeddings", f"{progress.spans_embedded} spans embedded")
     table.add_row("time per stage", ", ".join(f"{s} {t:.1f}s" for s, t in stage_s.items()) or "-")
     table.add_row("total time", f"{total_s:.1f}s")
     failures = {**summary["failures"], **{f"skipped: {r}": n for r, n in report.skips.counts.items()}}
-    table.add_row("failures by reason", _pairs(failures) or "none")
+    table.add_row("failures by reason", pairs(failures) or "none")
     console.print(table)
-
-
-def _pairs(mapping: dict[str, int]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in mapping.items())
 
 
 # ---------------------------------------------------------------- workers
@@ -249,9 +246,16 @@ def worker(
 
 
 @app.command()
-def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
-    """Queue depths, workers online and row counts."""
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Redraw every --interval seconds until Ctrl-C.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between redraws with --watch.")] = 2.0,
+) -> None:
+    """Queues (waiting, unacked), workers, row counts, tier accounting and dead letters."""
+    from rich.live import Live
+
     from ops.status import gather
+    from ops.status_view import render
     from shared.celery_config import check_broker, make_celery
 
     settings = load_settings()
@@ -261,41 +265,20 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
     if as_json:
         print(json.dumps(data, indent=2, sort_keys=True))
         return
-    queues = Table(title="queues")
-    queues.add_column("queue")
-    queues.add_column("waiting", justify="right")
-    queues.add_column("unacked", justify="right")
-    for name, depth in data["queues"].items():
-        queues.add_row(name, str(depth["waiting"]), "-" if depth["unacked"] is None else str(depth["unacked"]))
-    console.print(queues)
-    workers = Table(title="workers online")
-    workers.add_column("worker")
-    workers.add_column("queues")
-    for name, consumed in sorted(data["workers"].items()):
-        workers.add_row(name, ", ".join(consumed))
-    console.print(workers if data["workers"] else "no workers online")
-    console.print("rows: " + _pairs(data["counts"]))
-    console.print("start tiers: " + (_pairs(data["start_tiers"]) or "-"))
-    if data["tiers"]:
-        console.print(_tier_table(data["tiers"]))
-    console.print("dead letters: " + (_pairs(data["dead_letters"]) or "none"))
-
-
-def _tier_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="enrichment by tier and host")
-    for column in ("tier", "host", "enriched", "success", "tokens in/out", "cost $", "p50 ms", "p95 ms", "errors"):
-        table.add_column(column, justify="left" if column in ("tier", "host", "errors") else "right")
-    for r in rows:
-        rate = "-" if r["success_rate"] is None else f"{100 * r['success_rate']:.1f}%"
-        table.add_row(
-            r["tier"], r["host"], str(r["enriched"]), rate, f"{r['tokens_in']}/{r['tokens_out']}",
-            f"{r['cost_usd']:.4f}", _ms(r["p50_ms"]), _ms(r["p95_ms"]), _pairs(r["errors"]) or "-",
-        )  # fmt: skip
-    return table
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0f}"
+    if not watch:
+        console.print(render(data))
+        return
+    with (
+        Live(render(data), console=console, screen=False, auto_refresh=False) as live,
+        contextlib.suppress(KeyboardInterrupt),
+    ):
+        while True:
+            before, started = data, time.monotonic()
+            time.sleep(max(0.2, interval))
+            data = gather(settings, client)
+            elapsed = time.monotonic() - started
+            rates = {q: (before["queues"][q]["waiting"] - d["waiting"]) / elapsed for q, d in data["queues"].items()}
+            live.update(render(data, rates), refresh=True)
 
 
 @app.command()

@@ -1,0 +1,65 @@
+"""How `ragfleet status` looks on a terminal: one renderable, redrawn in place by `--watch`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+
+def render(data: dict[str, Any], rates: dict[str, float] | None = None) -> Group:
+    """Queues, workers, row counts, tier accounting and dead letters (`rates`: queue -> messages/s drained)."""
+    parts: list[RenderableType] = [_queues(data["queues"], rates), _workers(data["workers"])]
+    parts.append(Text("rows: " + pairs(data["counts"])))
+    parts.append(Text("start tiers: " + (pairs(data["start_tiers"]) or "-")))
+    if data["tiers"]:
+        parts.append(_tiers(data["tiers"]))
+    parts.append(Text("dead letters: " + (pairs(data["dead_letters"]) or "none")))
+    return Group(*parts)
+
+
+def pairs(mapping: dict[str, Any]) -> str:
+    """`a 1, b 2`."""
+    return ", ".join(f"{k} {v}" for k, v in mapping.items())
+
+
+def _queues(queues: dict[str, dict[str, Any]], rates: dict[str, float] | None) -> Table:
+    table = Table(title="queues")
+    table.add_column("queue")
+    for column in ("waiting", "unacked", "drained/s"):
+        table.add_column(column, justify="right")
+    for name, depth in queues.items():
+        unacked = "-" if depth["unacked"] is None else str(depth["unacked"])
+        rate = "-" if rates is None or name not in rates else f"{rates[name]:.1f}"
+        table.add_row(name, str(depth["waiting"]), unacked, rate)
+    return table
+
+
+def _workers(workers: dict[str, list[str]]) -> RenderableType:
+    if not workers:
+        return Text("no workers online")
+    table = Table(title="workers online")
+    table.add_column("worker")
+    table.add_column("queues")
+    for name, consumed in sorted(workers.items()):
+        table.add_row(name, ", ".join(consumed))
+    return table
+
+
+def _tiers(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="enrichment by tier and host")
+    for column in ("tier", "host", "enriched", "success", "tokens in/out", "cost $", "p50 ms", "p95 ms", "errors"):
+        table.add_column(column, justify="left" if column in ("tier", "host", "errors") else "right")
+    for r in rows:
+        rate = "-" if r["success_rate"] is None else f"{100 * r['success_rate']:.1f}%"
+        table.add_row(
+            r["tier"], r["host"], str(r["enriched"]), rate, f"{r['tokens_in']}/{r['tokens_out']}",
+            f"{r['cost_usd']:.4f}", _ms(r["p50_ms"]), _ms(r["p95_ms"]), pairs(r["errors"]) or "-",
+        )  # fmt: skip
+    return table
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
