@@ -140,6 +140,13 @@ class TelemetrySettings(BaseModel):
     interval_s: float = Field(default=5.0, gt=0)
     redis_ttl_s: int = Field(default=60, ge=1)
     history_days: int = Field(default=7, ge=1)
+    vram_pause_pct: float | None = Field(default=97.0, gt=0, le=100)
+    """A GPU-pinned worker stops taking tasks when framebuffer use reaches this (vLLM pre-allocates ~90%)."""
+    vram_resume_pct: float | None = Field(default=92.0, gt=0, le=100)
+    temp_pause_c: float | None = Field(default=85.0, gt=0)
+    """... or when the GPU temperature reaches this; it resumes below the `*_resume_*` values."""
+    temp_resume_c: float | None = Field(default=78.0, gt=0)
+    prune_every_s: float = Field(default=3600.0, gt=0)
 
 
 class FlowerSettings(BaseModel):
