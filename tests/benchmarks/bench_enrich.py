@@ -1,9 +1,10 @@
 """LLM-enrichment benchmark: how well one `enrich.7b` worker keeps the LLM servers' slots busy (issue 3, item 12).
 
-Setup: one embedded stack (Redis + PostgreSQL/pgvector) under a temporary state dir, `hosts` fake Ollama servers
-(tests/fake_llm.py) each with N parallel slots and latency L, and one real `enrich.7b` worker (threads pool,
-N × hosts threads, as `ops.fleet.worker_argv` starts it) consuming from the broker under test: the embedded Redis or
-RabbitMQ (AMQP). No embed worker runs (the model would steal CPU); its queue is purged after every run.
+Setup: one embedded stack (Redis + PostgreSQL/pgvector) under a temporary state dir; `hosts` fake Ollama servers
+(tests/fake_llm.py, the 7b tier's endpoints), each with N parallel slots and latency L; one real `enrich.7b` worker
+(threads pool, concurrency × hosts threads, started with `ops.fleet.worker_argv`) consuming from the broker under
+test: the embedded Redis or RabbitMQ (AMQP). No embed worker runs (its model would steal CPU); the embed queue is
+purged after every run.
 
 Definitions (S = N × hosts slots in all, M = spans-per-slot × S spans per run, L = the server's latency):
 - Times come from the fake servers' in-flight samples (every slot taken or released), merged over all hosts.
@@ -13,6 +14,8 @@ Definitions (S = N × hosts slots in all, M = spans-per-slot × S spans per run,
   anything but the model. Target < 2% of L.
 - spans/s = M / (first slot taken → last response done); ideal spans/s = S / L.
 Each figure is measured within one run; the table shows the median (and the minimum utilisation) of --runs runs.
+
+--concurrency above --slots oversubscribes each host (requests wait in the server's queue, hiding the fleet's gap).
 
 Run it: `make bench-enrich` or `python -m tests.benchmarks.bench_enrich --runs 3 --slots 4 --latency 0.5`.
 """
@@ -61,7 +64,7 @@ CAPTION = (
     "min = worst run's utilisation."
 )
 
-console = Console(width=None if sys.stdout.isatty() else 150)  # piped (make | tee): no wrapped columns
+console = Console(width=None if sys.stdout.isatty() else 160)  # piped (make | tee): no wrapped columns
 
 
 @dataclass(frozen=True)
@@ -217,14 +220,20 @@ def bench_config(base: Settings, broker_url: str, hosts: int, args: argparse.Nam
         )
         app = make_celery(settings, name="bench")
         name = f"bench-{uuid.uuid4().hex[:8]}@bench"
+        log = base.state_dir / f"worker-{name.split('@')[0]}.log"
         try:
             purge(app, QUEUE_ENRICH_7B, QUEUE_EMBED)  # leftovers of an interrupted benchmark
             with (
                 worker(settings, base.state_dir, name) as proc,
                 psycopg.connect(settings.require_database_url(), autocommit=True) as db,
             ):
-                wait_online(app, proc, name, base.state_dir / f"worker-{name.split('@')[0]}.log")
-                return [one_run(app, db, servers, args) for _ in range(args.runs)]
+                wait_online(app, proc, name, log)
+                try:
+                    return [one_run(app, db, servers, args) for _ in range(args.runs)]
+                except RuntimeError as exc:
+                    raise RuntimeError(
+                        f"{exc}\n--- worker log (tail) ---\n{log.read_text(errors='replace')[-3000:]}"
+                    ) from exc
         finally:
             app.close()
     finally:
@@ -239,9 +248,8 @@ def row(broker: str, hosts: int, results: list[RunResult], args: argparse.Namesp
     rate = statistics.median(r.spans / r.wall_s for r in results)
     util_ok = statistics.median(util) >= UTILISATION_TARGET
     overhead_ok = overhead < OVERHEAD_TARGET * args.latency
-    verdict = "yes" if util_ok and overhead_ok else "no (" + ", ".join(
-        what for what, ok in (("utilisation", util_ok), ("overhead", overhead_ok)) if not ok
-    ) + ")"  # fmt: skip
+    misses = [what for what, ok in (("util", util_ok), ("overhead", overhead_ok)) if not ok]
+    verdict = "no: " + " + ".join(misses) if misses else "yes"
     return [
         broker, str(hosts), f"{args.slots}×{hosts}={slots}", str(results[0].spans), f"{rate:.2f}",
         f"{slots / args.latency:.2f}", f"{statistics.median(util):.3f}", f"{min(util):.3f}",
@@ -294,8 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     for column in ("broker", "hosts", "slots S", "spans M", "spans/s", "ideal S/L", "util median", "util min",
                    "overhead ms/span", "overhead % of L", "target met"):  # fmt: skip
-        table.add_column(column, justify="left" if column in ("broker", "target met") else "right")
+        table.add_column(column, justify="left" if column in ("broker", "target met") else "right", no_wrap=True)
     base: Settings | None = None
+    interrupted = False
     try:
         console.print(f"starting the embedded stack under {state_dir} ...")
         stack.up(Settings(state_dir=state_dir, broker_url=None, database_url=None))
@@ -314,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
             for hosts in args.hosts:
                 console.print(f"{broker}, {hosts} host(s): {args.runs} run(s) ...")
                 table.add_row(*row(broker, hosts, bench_config(base, url, hosts, args), args))
+    except KeyboardInterrupt:
+        interrupted = True
+        console.print("[yellow]interrupted: stopping what the benchmark started[/yellow]")
     finally:
         if base is not None:
             stack.down(base)
@@ -321,9 +333,10 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(Exception):
                 stack.down(load_settings(state_dir=state_dir, broker_url=None, database_url=None))
         shutil.rmtree(state_dir, ignore_errors=True)
-    console.print(table)
+    if table.row_count:
+        console.print(table)
     console.print(f"whole benchmark: {time.monotonic() - started:.0f} s wall")
-    return 0
+    return 130 if interrupted else 0
 
 
 if __name__ == "__main__":
