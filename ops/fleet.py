@@ -25,15 +25,15 @@ class PoolChoice:
 
 
 def pool_for(queue: str, settings: Settings) -> PoolChoice:
-    """Prefork for CPU chunking; threads for HTTP-bound LLM calls (the tier's slots per endpoint × its
-    endpoints, so every slot of every host is kept busy); one thread for embedding (the model uses every
+    """Prefork for CPU chunking; threads for HTTP-bound LLM calls ((slots + queue depth) per endpoint ×
+    endpoints, so every slot of every host stays busy); one thread for embedding (the model uses every
     core itself and batches are buffered in-process)."""
     if queue == QUEUE_CHUNK:
         return PoolChoice("prefork", max(1, min(2, os.cpu_count() or 1)))
     if queue == QUEUE_EMBED:
         return PoolChoice("threads", 1)
     tier = settings.tiers.get(queue.split(".", 1)[1])
-    return PoolChoice("threads", tier.concurrency * max(1, len(tier.endpoints)))
+    return PoolChoice("threads", (tier.concurrency + tier.queue_depth) * max(1, len(tier.endpoints)))
 
 
 def worker_argv(queue: str, settings: Settings, *, node_name: str | None = None, loglevel: str = "INFO") -> list[str]:

@@ -67,8 +67,10 @@ class TierSettings(BaseModel):
     api_key: SecretStr | None = None
     context_tokens: int = Field(default=8192, ge=256)
     concurrency: int = Field(default=1, ge=1)
-    """Parallel requests per endpoint (set it to the server's slots, e.g. OLLAMA_NUM_PARALLEL); a worker
-    consuming the tier runs concurrency × endpoints threads."""
+    """Parallel requests per endpoint: set it to the server's slots (e.g. OLLAMA_NUM_PARALLEL)."""
+    queue_depth: int = Field(default=1, ge=0)
+    """Requests kept waiting at each endpoint beyond its slots, so a slot never idles between two tasks
+    (the worker runs (concurrency + queue_depth) × endpoints threads)."""
     timeout_s: float = Field(default=300.0, gt=0)
     """Read timeout of one request: a server that hangs longer counts as unavailable (retry, next host)."""
     connect_timeout_s: float = Field(default=5.0, gt=0)
@@ -147,6 +149,9 @@ class TelemetrySettings(BaseModel):
     """... or when the GPU temperature reaches this; it resumes below the `*_resume_*` values."""
     temp_resume_c: float | None = Field(default=78.0, gt=0)
     prune_every_s: float = Field(default=3600.0, gt=0)
+    nvml_module: str = "pynvml"
+    """The module that provides NVML's functions (nvidia-ml-py's `pynvml`). Leave it: it exists for an
+    alternative NVML binding with the same names, and for tests that run real workers on a fake NVML."""
 
 
 class FlowerSettings(BaseModel):
@@ -184,6 +189,10 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     flower: FlowerSettings = Field(default_factory=FlowerSettings)
+    worker_gpu: str | None = None
+    """The GPU this worker process is pinned to (an NVML index, a GPU-… or a MIG-… UUID): it samples that GPU's
+    telemetry and applies back-pressure. `ragfleet worker --gpu G` sets it (to the UUID) together with
+    CUDA_VISIBLE_DEVICES; with plain `celery -A workers worker`, set both yourself."""
 
     @property
     def stack_file(self) -> Path:

@@ -13,6 +13,7 @@ from shared.embedders import Embedder, make_embedder
 from shared.names import TIERS
 from shared.settings import Settings
 from workers.cooldown import Cooldowns, make_cooldowns
+from workers.host_load import HostLoad
 from workers.llm import LLMBackend, make_backend
 from workers.llm import http as llm_http
 
@@ -34,12 +35,19 @@ class WorkerContext:
     def http(self) -> httpx.Client:
         """Pooled HTTP connections to the LLM servers (explicit connect and read timeouts)."""
         tiers = [self.settings.tiers.get(t) for t in TIERS]
-        return llm_http.client(pool_size=max(16, *(t.concurrency * max(1, len(t.endpoints)) for t in tiers)))
+        return llm_http.client(
+            pool_size=max(16, *((t.concurrency + t.queue_depth) * max(1, len(t.endpoints)) for t in tiers))
+        )
 
     @cached_property
     def cooldowns(self) -> Cooldowns:
         """Host cooldowns, shared through Redis when the broker is Redis."""
         return make_cooldowns(self.settings.require_broker_url())
+
+    @cached_property
+    def host_load(self) -> HostLoad:
+        """Requests in flight per LLM host from this process's threads (the least loaded is tried first)."""
+        return HostLoad()
 
     def backend(self, tier: str, host: str) -> LLMBackend:
         """The backend for one host of a tier."""

@@ -52,7 +52,7 @@ def enrich_span(msg: SpanMessage, ctx: WorkerContext) -> EmbedMessage | Escalati
         return _embed_message(msg, body)
     run = TierRun(
         msg=msg, facts=facts, tiers=ctx.settings.tiers, backend_for=lambda host: ctx.backend(msg.tier, host),
-        cooldowns=ctx.cooldowns, record=lambda attempt: _record(ctx, msg, attempt),
+        cooldowns=ctx.cooldowns, record=lambda attempt: _record(ctx, msg, attempt), load=ctx.host_load,
     )  # fmt: skip
     outcome = run.run()
     history = [*msg.attempts, *run.attempts]

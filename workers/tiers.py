@@ -31,6 +31,7 @@ from shared.names import TIERS
 from shared.redact import redact_text, redact_url
 from shared.settings import TiersSettings
 from workers.cooldown import Cooldowns
+from workers.host_load import HostLoad
 from workers.llm import CompletionRequest, LLMBackend
 from workers.llm.prompt import build_request, estimate_tokens
 from workers.llm.validate import validate_completion
@@ -79,6 +80,7 @@ class TierRun:
     backend_for: Callable[[str], LLMBackend]
     cooldowns: Cooldowns
     record: Callable[[Attempt], None]
+    load: HostLoad = field(default_factory=HostLoad)
     sleep: Callable[[float], None] = time.sleep
     attempts: list[Attempt] = field(default_factory=list)
 
@@ -91,7 +93,7 @@ class TierRun:
             reason = f"~{estimate} prompt tokens exceed the {tier.context_tokens}-token context of tier {self.msg.tier}"
             self._attempt("", "ContextTooLongError", reason, 0)
             return Escalate(self._next_tier(needs_tokens=estimate), "ContextTooLongError", reason)
-        hosts = _rotated(tier.endpoints, self.msg.content_hash)
+        hosts = self.load.least_loaded_first(_rotated(tier.endpoints, self.msg.content_hash))
         last_error = ("BackendUnavailableError", f"tier {self.msg.tier}: no host answered")
         for _ in range(1 + int(MAX_COOLDOWN_WAIT_S // DEFAULT_COOLDOWN_S)):
             for host in hosts:
@@ -117,7 +119,8 @@ class TierRun:
                 return error
             started = time.monotonic()
             try:
-                completion = backend.complete(request)
+                with self.load.calling(host):
+                    completion = backend.complete(request)
                 enrichment = validate_completion(completion, self.facts, estimated_tokens_in=estimate)
             except RateLimitedError as exc:
                 self._attempt(host, type(exc).__name__, str(exc), _ms(started))
@@ -145,7 +148,9 @@ class TierRun:
             cost = (
                 completion.tokens_in * tier.price_in_per_mtok / 1e6
                 + completion.tokens_out * tier.price_out_per_mtok / 1e6
-                + duration_ms / 1000 * tier.price_per_gpu_s
+                + (completion.server_ms if completion.server_ms is not None else duration_ms)
+                / 1000
+                * tier.price_per_gpu_s
             )
             return Enriched(
                 enrichment, redact_url(host), completion.tokens_in, completion.tokens_out, duration_ms, cost

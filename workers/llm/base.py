@@ -29,6 +29,9 @@ class Completion:
     tokens_out: int
     stop_reason: str
     host: str
+    server_ms: int | None = None
+    """The server's own time for the request where it reports one (Ollama's total_duration): excludes
+    time spent queued for a slot, so GPU-second pricing charges only the model's work."""
 
 
 class LLMBackend(Protocol):

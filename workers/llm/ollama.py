@@ -42,4 +42,5 @@ class OllamaBackend:
             tokens_out=int(body.get("eval_count") or 0),
             stop_reason=str(body.get("done_reason") or "stop"),
             host=self.host,
+            server_ms=int(body["total_duration"]) // 1_000_000 if isinstance(body.get("total_duration"), int) else None,
         )
