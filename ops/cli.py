@@ -216,30 +216,188 @@ def worker(
     queues: Annotated[str, typer.Option("--queues", "-Q", help="Comma-separated queues to consume.")],
     concurrency: Annotated[int | None, typer.Option(help="Pool size (default: what suits the stage).")] = None,
     pool: Annotated[str | None, typer.Option(help="threads, prefork or solo (default: what suits the stage).")] = None,
-    gpu: Annotated[str | None, typer.Option(help="Pin to this GPU (index or UUID).")] = None,
-    name: Annotated[str | None, typer.Option(help="Node name (default: <first queue>@<host>); %h is the host.")] = None,
+    gpu: Annotated[
+        str | None,
+        typer.Option(help="Pin to this GPU: NVML's index (as nvidia-smi numbers them), a GPU-… or a MIG-… UUID."),
+    ] = None,
+    every_gpu: Annotated[
+        bool, typer.Option("--all", help="Start one worker per GPU (or MIG instance) of this host, each pinned to it.")
+    ] = False,
+    endpoint: Annotated[
+        str | None, typer.Option(help="Send this worker's LLM requests to this URL only (the server on its GPU).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Node name (default: <tier>-gpu<N>@<host> when pinned, else <queue>@<host>).")
+    ] = None,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
 ) -> None:
-    """Run a worker in the foreground (the same as `celery -A workers worker -Q ...`)."""
+    """Run a worker in the foreground (the same as `celery -A workers worker -Q ...`), pinned to a GPU with --gpu.
+
+    The process becomes the Celery worker (exec), with CUDA_VISIBLE_DEVICES set to the GPU's UUID before
+    anything can initialise CUDA; it samples the GPU and pauses its queues while the GPU is too full or too hot.
+    """
     from ops.fleet import worker_argv
 
     names = [q.strip() for q in queues.split(",") if q.strip()]
     unknown = [q for q in names if q not in ALL_QUEUES]
     if not names or unknown:
         raise BadInputError(f"--queues {queues}: unknown queue(s) {unknown or names}; known: {', '.join(ALL_QUEUES)}")
-    if gpu is not None:
-        # Before anything can initialise CUDA: the worker's torch only ever sees this GPU.
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    if every_gpu:
+        _check_all_gpus_options(gpu, endpoint, name)
+    if endpoint is not None:
+        _bind_endpoint(names, endpoint)
     settings = load_settings()
+    if endpoint is not None:
+        _check_endpoint_tiers(names, settings)
+    options = [*(["--concurrency", str(concurrency)] if concurrency is not None else []),
+               *(["--pool", pool] if pool is not None else []), "--loglevel", loglevel]  # fmt: skip
+    if every_gpu:
+        sys.exit(_worker_per_gpu(settings, names, options))
+    settings.require_broker_url()  # a clear error here, not a traceback from the worker
+    spec = gpu if gpu is not None else settings.worker_gpu
+    if spec is not None:
+        # Before anything can initialise CUDA: the worker's torch only ever sees this GPU.
+        pinned_name = _pin_gpu(spec, settings, names)
+        name = name or pinned_name
     argv = worker_argv(names[0], settings, node_name=name, loglevel=loglevel)
     argv[argv.index("-Q") + 1] = ",".join(names)
     if concurrency is not None:
         argv[argv.index("--concurrency") + 1] = str(concurrency)
     if pool is not None:
         argv[argv.index("--pool") + 1] = pool
-    from workers.celery import app as celery_app
+    sys.stdout.flush()
+    # Exec, not import: the worker starts from an environment that already holds the pin (what
+    # /proc/<pid>/environ shows is what CUDA reads), and it gets the service manager's signals itself.
+    os.execv(sys.executable, [sys.executable, "-m", "celery", *argv])
 
-    celery_app.worker_main(argv[2:])
+
+def _pin_gpu(spec: str, settings: Settings, queues: list[str]) -> str:
+    """Resolve `--gpu` through NVML (which does not initialise CUDA), put the pin in this process's environment,
+    and return the worker's default node name (`7b-gpu0@%h`).
+
+    The worker finds its GPU again through `worker_gpu` (RAGFLEET_WORKER_GPU), by UUID.
+    """
+    from workers.gpu.backpressure import BackPressure
+    from workers.gpu.nvml import start_nvml
+    from workers.gpu.pinning import apply_pin, pin, worker_name
+
+    try:  # bad thresholds stop the launch here, rather than the worker's telemetry later
+        BackPressure.from_settings(settings.telemetry)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"invalid settings: RAGFLEET_TELEMETRY__*: {exc}") from None
+    nvml = start_nvml(settings.telemetry.nvml_module)
+    if isinstance(nvml, str):
+        raise ConfigurationError(
+            f"--gpu {spec}: gpu: none ({nvml}), so no GPU can be pinned; drop --gpu, or install the NVIDIA driver"
+        )
+    with nvml:
+        pinned = pin(nvml.resolve(spec))
+    apply_pin(pinned)
+    os.environ["RAGFLEET_WORKER_GPU"] = pinned.uuid
+    console.print(f"gpu: pinned to {pinned.gpu.describe()}")
+    return worker_name(",".join(queues), pinned.index, "%h", pinned.mig_instance)
+
+
+def _check_all_gpus_options(gpu: str | None, endpoint: str | None, name: str | None) -> None:
+    if gpu is not None:
+        raise BadInputError(f"--all starts one worker per GPU of this host: leave out --gpu {gpu}")
+    if name is not None:
+        raise BadInputError(f"--all names each worker after its GPU: leave out --name {name}")
+    if endpoint is not None:
+        raise BadInputError(
+            "--endpoint binds one worker to the model server on its GPU: with --all, start one "
+            "`ragfleet worker --gpu G --endpoint URL` per GPU instead"
+        )
+
+
+def _bind_endpoint(queues: list[str], endpoint: str) -> None:
+    """Make `endpoint` the only endpoint of each tier this worker consumes (through settings, for the worker too)."""
+    from pydantic import ValidationError
+
+    from shared.names import ENRICH_QUEUES
+    from shared.redact import redact_url
+    from shared.settings import TierSettings
+
+    tiers = [tier for tier, queue in ENRICH_QUEUES.items() if queue in queues]
+    if not tiers:
+        raise BadInputError(
+            f"--endpoint: the worker consumes no LLM tier's queue ({', '.join(queues)}); "
+            f"--endpoint goes with {', '.join(ENRICH_QUEUES.values())}"
+        )
+    if "," in endpoint:
+        raise BadInputError(f"--endpoint {redact_url(endpoint)!r}: one URL, the model server on this worker's GPU")
+    try:
+        TierSettings(endpoints=[endpoint])  # the check every tier endpoint gets
+    except ValidationError as exc:
+        reason = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise BadInputError(f"--endpoint: {reason}") from None
+    for tier in tiers:
+        os.environ[f"RAGFLEET_TIERS__{tier.upper()}__ENDPOINTS"] = endpoint
+
+
+def _check_endpoint_tiers(queues: list[str], settings: Settings) -> None:
+    from shared.names import ENRICH_QUEUES
+
+    for tier, queue in ENRICH_QUEUES.items():
+        if queue in queues and not settings.tiers.get(tier).model:
+            raise ConfigurationError(
+                f"--endpoint: tier {tier} has no model, so its queue would be served by the static tier; "
+                f"set RAGFLEET_TIERS__{tier.upper()}__MODEL"
+            )
+
+
+def _worker_per_gpu(settings: Settings, queues: list[str], options: list[str]) -> int:
+    """`worker --all`: one `ragfleet worker --gpu <uuid>` child per GPU; SIGTERM/SIGINT reach them as SIGTERM
+    (Celery's warm shutdown: tasks in hand finish or go back to the queue). The exit status is 0 when
+    every child's is."""
+    import signal
+    import socket
+    import subprocess
+
+    from workers.gpu.nvml import start_nvml
+    from workers.gpu.pinning import all_gpus, worker_name
+
+    nvml = start_nvml(settings.telemetry.nvml_module)
+    if isinstance(nvml, str):
+        console.print("gpu: none")
+        raise ConfigurationError(
+            f"--all: gpu: none ({nvml}); no worker started — run `ragfleet worker --queues {','.join(queues)}` "
+            "without --all"
+        )
+    with nvml:
+        pins = all_gpus(nvml)
+    children: dict[int, tuple[str, subprocess.Popen[bytes]]] = {}
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+    debug = ["--debug"] if _debug else []
+    for p in pins:
+        if stopping:
+            break
+        label = f"{worker_name(','.join(queues), p.index, socket.gethostname(), p.mig_instance)} (GPU {p.uuid})"
+        command = [sys.executable, "-m", "ops.cli", *debug, "worker", "--queues", ",".join(queues), "--gpu", p.uuid]
+        # Its own session: a Ctrl-C in this terminal reaches only this process, which sends one SIGTERM on.
+        child = subprocess.Popen([*command, *options], env={**os.environ, **p.env}, start_new_session=True)
+        children[child.pid] = (label, child)
+        console.print(f"started worker {label}, pid {child.pid}")
+    failed = 0
+    while children:
+        pid, status = os.wait()
+        if pid not in children:
+            continue
+        label, child = children.pop(pid)
+        child.returncode = code = os.waitstatus_to_exitcode(status)
+        console.print(f"worker {label} exited with {code}")
+        failed += code != 0
+    return 1 if failed else 0
 
 
 # ---------------------------------------------------------------- operator views
@@ -357,6 +515,140 @@ def db_migrate() -> None:
 def db_url() -> None:
     """Print the database URL in use (for psql)."""
     print(load_settings().require_database_url())
+
+
+# ---------------------------------------------------------------- queue maintenance
+
+
+@app.command()
+def drain(
+    queue: Annotated[str, typer.Argument(help="The queue to drain.")],
+    to: Annotated[
+        str | None, typer.Option("--to", help="Move the waiting messages into this new backlog file (.msgpack).")
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(help="Give up waiting for running tasks (without --to: for the queue to empty).")
+    ] = 600.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, stop nothing.")] = False,
+) -> None:
+    """Stop a queue's consumers across the fleet; with --to, move its waiting messages into a backlog file,
+    else wait until it is empty. `ragfleet resume QUEUE` restarts them."""
+    from pathlib import Path
+
+    from ops.drain import drain as run_drain
+    from shared.celery_config import check_broker, make_celery
+
+    settings = load_settings()
+    client = make_celery(settings)
+    check_broker(client)
+    target = Path(to).expanduser() if to else None
+    with Progress(console=console, transient=True) as bars:
+        task = bars.add_task(f"draining {queue}", total=None)
+
+        def on_progress(moved: int, before: int) -> None:
+            if moved == 0:
+                console.print(f"before: {before} messages waiting in {queue}")
+            bars.update(task, completed=moved, total=before)
+
+        report = run_drain(
+            settings, client, queue, to=target, timeout_s=timeout, dry_run=dry_run, on_progress=on_progress
+        )
+    workers = ", ".join(report.workers) or "none running"
+    if report.dry_run:
+        console.print(
+            f"would stop the consumers of {queue}: {workers}; {report.before} messages waiting, "
+            f"in flight: {report.in_flight.describe()}"
+        )
+        return
+    console.print(f"stopped the consumers of {queue}: {workers} (`ragfleet resume {queue}` restarts them)")
+    if report.backlog is None:
+        console.print(f"{queue} is empty (waited {report.waited_s:.1f}s)")
+    else:
+        console.print(f"after: {report.moved} messages in {report.backlog}")
+    if report.remaining:
+        console.print(f"{report.remaining} messages arrived during the drain and wait in {queue}: run drain again")
+    if not report.counts_match:
+        raise RagfleetError(
+            f"{queue}: counts differ (before {report.before}, after {report.moved}): did a consumer start meanwhile?"
+        )
+
+
+@app.command()
+def resume(queue: Annotated[str, typer.Argument(help="The queue a drain stopped.")]) -> None:
+    """Restart the consumers `ragfleet drain` stopped on a queue."""
+    from ops.drain import resume as run_resume
+    from shared.celery_config import check_broker, make_celery
+
+    settings = load_settings()
+    client = make_celery(settings)
+    check_broker(client)
+    report = run_resume(settings, client, queue)
+    if report.nothing_to_resume:
+        console.print(f"nothing to resume: no consumer of {queue} is recorded as stopped")
+        return
+    if report.resumed:
+        console.print(f"resumed consuming {queue}: {', '.join(report.resumed)}")
+    if report.unreachable:
+        console.print(
+            f"not answering (a worker that restarts consumes its queues again): {', '.join(report.unreachable)}"
+        )
+    if report.failed:
+        raise RagfleetError(f"resume {queue}: failed on {pairs(report.failed)} (still recorded: run resume again)")
+
+
+@app.command()
+def purge(
+    queue: Annotated[str, typer.Argument(help="The queue to empty.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Really delete the waiting messages.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, delete nothing.")] = False,
+) -> None:
+    """Delete a queue's waiting messages (not those workers hold), after printing how many."""
+    from ops.drain import purge as run_purge
+    from shared.celery_config import check_broker, make_celery
+
+    client = make_celery(load_settings())
+    check_broker(client)
+    report = run_purge(client, queue, confirmed=yes and not dry_run)
+    if report.purged is not None:
+        console.print(f"{report.waiting} messages waiting in {queue}: purged {report.purged}")
+        return
+    console.print(f"{report.waiting} messages waiting in {queue}")
+    if not dry_run and report.waiting:
+        raise BadInputError(f"purge {queue}: refusing to delete {report.waiting} messages without --yes")
+
+
+@enqueue_app.command("backlog")
+def enqueue_backlog(
+    file: Annotated[str, typer.Argument(help="A backlog file written by `ragfleet drain --to`.")],
+    partial: Annotated[
+        bool, typer.Option("--partial", help="Accept FILE.partial of an interrupted drain (no end record).")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and count, publish nothing.")] = False,
+) -> None:
+    """Publish a backlog's messages again, byte for byte, each to its queue (the whole file is checked first)."""
+    from pathlib import Path
+
+    from ops.backlog import publish_backlog
+    from shared.celery_config import check_broker, make_celery
+
+    client = make_celery(load_settings())
+    if not dry_run:
+        check_broker(client)
+    with Progress(console=console, transient=True) as bars:
+        task = bars.add_task("publishing backlog", total=None)
+        report = publish_backlog(
+            client,
+            Path(file).expanduser(),
+            partial=partial,
+            dry_run=dry_run,
+            on_publish=lambda i, n: bars.update(task, completed=i, total=n),
+        )
+    verb = "would publish" if dry_run else "published"
+    count = report.records if dry_run else report.published
+    console.print(
+        f"{file}: {report.records} messages; {verb} {count}"
+        + (f" ({pairs(dict(report.by_queue))})" if report.by_queue else "")
+    )
 
 
 # ---------------------------------------------------------------- entry point

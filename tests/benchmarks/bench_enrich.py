@@ -2,9 +2,9 @@
 
 Setup: one embedded stack (Redis + PostgreSQL/pgvector) under a temporary state dir; `hosts` fake Ollama servers
 (tests/fake_llm.py, the 7b tier's endpoints), each with N parallel slots and latency L; one real `enrich.7b` worker
-(threads pool, concurrency × hosts threads, started with `ops.fleet.worker_argv`) consuming from the broker under
-test: the embedded Redis or RabbitMQ (AMQP). No embed worker runs (its model would steal CPU); the embed queue is
-purged after every run.
+(threads pool, (concurrency + queue depth) × hosts threads, started with `ops.fleet.worker_argv`) consuming from
+the broker under test: the embedded Redis or RabbitMQ (AMQP). No embed worker runs (its model would steal CPU);
+the embed queue is purged after every run.
 
 Definitions (S = N × hosts slots in all, M = spans-per-slot × S spans per run, L = the server's latency):
 - Times come from the fake servers' in-flight samples (every slot taken or released), merged over all hosts.
@@ -15,7 +15,8 @@ Definitions (S = N × hosts slots in all, M = spans-per-slot × S spans per run,
 - spans/s = M / (first slot taken → last response done); ideal spans/s = S / L.
 Each figure is measured within one run; the table shows the median (and the minimum utilisation) of --runs runs.
 
---concurrency above --slots oversubscribes each host (requests wait in the server's queue, hiding the fleet's gap).
+The product keeps `queue_depth` (default 1) requests waiting at each host beyond its slots, so a slot never idles
+between two tasks; `--queue-depth 0` measures the fleet without that (each slot waits for the worker's bookkeeping).
 
 Run it: `make bench-enrich` or `python -m tests.benchmarks.bench_enrich --runs 3 --slots 4 --latency 0.5`.
 """
@@ -136,6 +137,7 @@ def worker(settings: Settings, state_dir: Path, name: str) -> Iterator[subproces
         "RAGFLEET_TIERS__7B__MODEL": tier.model,
         "RAGFLEET_TIERS__7B__ENDPOINTS": ",".join(tier.endpoints),
         "RAGFLEET_TIERS__7B__CONCURRENCY": str(tier.concurrency),
+        "RAGFLEET_TIERS__7B__QUEUE_DEPTH": str(tier.queue_depth),
     }
     log = state_dir / f"worker-{name.split('@')[0]}.log"
     with log.open("ab") as out:
@@ -210,7 +212,13 @@ def bench_config(base: Settings, broker_url: str, hosts: int, args: argparse.Nam
         for _ in range(hosts):
             servers.append(FakeLLMServer(latency_s=args.latency, slots=args.slots, model=MODEL).start())
         endpoints = [s.url for s in servers]
-        tier = TierSettings(protocol="ollama", model=MODEL, endpoints=endpoints, concurrency=args.concurrency)
+        tier = TierSettings(
+            protocol="ollama",
+            model=MODEL,
+            endpoints=endpoints,
+            concurrency=args.concurrency,
+            queue_depth=args.queue_depth,
+        )
         settings = base.model_copy(
             update={
                 "broker_url": broker_url,
@@ -266,8 +274,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--concurrency",
         type=int,
-        help="the tier's concurrency per host (worker threads = this × hosts); default --slots",
+        help="the tier's concurrency per host (worker threads = (this + queue depth) × hosts); default --slots",
     )
+    parser.add_argument(
+        "--queue-depth", type=int, default=TierSettings().queue_depth,
+        help="requests waiting at each host beyond its slots (default: the product's setting)",
+    )  # fmt: skip
     parser.add_argument("--latency", type=float, default=0.5, help="seconds the fake server takes per request")
     parser.add_argument("--spans-per-slot", type=int, default=20, help="M = this × slots in all")
     parser.add_argument("--hosts", default="1,2", help="comma-separated host counts")
@@ -297,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     state_dir = Path(tempfile.mkdtemp(prefix="ragfleet-bench-"))
     table = Table(
         title=f"LLM enrichment: fake server at {args.latency:g} s latency, {args.slots} slots per host, "
-        f"tier concurrency {args.concurrency} per host",
+        f"tier concurrency {args.concurrency} + queue depth {args.queue_depth} per host",
         caption=CAPTION.format(runs=args.runs),
     )
     for column in ("broker", "hosts", "slots S", "spans M", "spans/s", "ideal S/L", "util median", "util min",

@@ -23,7 +23,10 @@ from shared.celery_config import make_celery
 from shared.settings import Settings, load_settings
 
 RAGFLEET = str(Path(sys.executable).parent / "ragfleet")
-TABLES = "repos, files, spans, enrichments, embeddings, attempts, dead_letters, deliveries"
+TABLES = (
+    "repos, files, spans, enrichments, embeddings, attempts, dead_letters, deliveries, paused_consumers,"
+    " gpu_samples, worker_events"
+)
 
 
 @contextmanager

@@ -55,6 +55,27 @@ def test_db_url_prints_a_url_psql_accepts(fleet_settings: Settings) -> None:
     result = ragfleet("db", "url")
     assert result.returncode == 0
     with psycopg.connect(result.stdout.strip()) as conn:
-        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (1,)
+        from shared.db.migrate import available_migrations
+
+        applied = conn.execute("SELECT count(*) FROM schema_migrations").fetchone()
+        assert applied == (len(available_migrations()),)
     migrate = ragfleet("db", "migrate")
     assert migrate.returncode == 0 and "schema is up to date" in migrate.stdout
+
+
+def test_queue_maintenance_commands_name_bad_input(fleet_settings: Settings, tmp_path: Path) -> None:
+    _one_clear_line(ragfleet("purge", "chunks", "--yes"), "chunks", "chunk, enrich.7b")
+    _one_clear_line(ragfleet("drain", "chunks", "--dry-run"), "chunks")
+    (tmp_path / "notes.msgpack").write_text("not a backlog\n")
+    _one_clear_line(ragfleet("enqueue", "backlog", str(tmp_path / "notes.msgpack")), "notes.msgpack")
+    _one_clear_line(ragfleet("requeue-dead", "--stage", "index"), "--stage index: unknown stage")
+    _one_clear_line(ragfleet("enqueue", "spans", "--tier", "70b"), "--tier 70b: unknown tier")
+
+
+def test_queue_maintenance_commands_are_idempotent_on_an_idle_fleet(fleet_settings: Settings) -> None:
+    purge = ragfleet("purge", "enrich.api")
+    assert purge.returncode == 0 and "0 messages waiting in enrich.api" in purge.stdout, purge.stderr
+    resume = ragfleet("resume", "enrich.api")
+    assert resume.returncode == 0 and "nothing to resume" in resume.stdout, resume.stderr
+    dry = ragfleet("drain", "enrich.api", "--dry-run")
+    assert dry.returncode == 0 and "would stop the consumers of enrich.api: enrich.api@" in dry.stdout, dry.stderr
