@@ -17,6 +17,8 @@ def render(data: dict[str, Any], rates: dict[str, float] | None = None) -> Group
     if data["tiers"]:
         parts.append(_tiers(data["tiers"]))
     parts.append(Text("dead letters: " + (pairs(data["dead_letters"]) or "none")))
+    if "gpus" in data:
+        parts.extend(_gpus(data["gpus"]))
     return Group(*parts)
 
 
@@ -63,3 +65,40 @@ def _tiers(rows: list[dict[str, Any]]) -> Table:
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
+
+
+def _gpus(gpus: dict[str, Any]) -> list[RenderableType]:
+    parts: list[RenderableType] = []
+    if gpus["note"]:
+        parts.append(Text(f"gpus: {gpus['note']}"))
+    if not gpus["latest"]:
+        parts.append(Text("gpu: none"))
+    else:
+        table = Table(title="gpus")
+        columns = ("host", "gpu", "uuid", "worker", "VRAM MiB", "util", "temp °C", "power W", "throttle", "age s")
+        for column in columns:
+            table.add_column(column, justify="left" if column in ("host", "uuid", "worker", "throttle") else "right")
+        for g in gpus["latest"]:
+            vram = f"{_dash(g['fb_used_mib'])}/{_dash(g['fb_total_mib'])}"
+            if g["vram_used_pct"] is not None:
+                vram += f" ({g['vram_used_pct']:.0f}%)"
+            temps = _dash(g["gpu_temp_c"]) + ("" if g["memory_temp_c"] is None else f" (mem {g['memory_temp_c']})")
+            table.add_row(
+                g["host"] or "-", str(g["gpu_index"]), g["gpu_uuid"], g["worker"] or "-", vram,
+                "-" if g["gpu_util_pct"] is None else f"{g['gpu_util_pct']}%", temps,
+                "-" if g["power_w"] is None else f"{g['power_w']:.0f}", ", ".join(g["throttle"]) or "-",
+                f"{g['age_s']:.0f}",
+            )  # fmt: skip
+        parts.append(table)
+    if gpus["back_pressure"]:
+        table = Table(title="back-pressure (latest pause/resume per worker and queue)")
+        for column in ("worker", "queue", "state", "since", "reason"):
+            table.add_column(column)
+        for b in gpus["back_pressure"]:
+            table.add_row(b["worker"], b["queue"], b["state"], (b["at"] or "-")[:19].replace("T", " "), b["reason"])
+        parts.append(table)
+    return parts
+
+
+def _dash(value: object) -> str:
+    return "-" if value is None else str(value)

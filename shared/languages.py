@@ -12,12 +12,15 @@ _BY_EXTENSION: dict[str, str] = {
     ".go": "go",
     ".rs": "rust",
     ".java": "java",
-    # .h is claimed by C; C++ headers are more often .hpp/.hh, and both chunk as windows anyway.
+    # .h is claimed by C; C++ headers are more often .hpp/.hh (the chunker tries C++ on a .h C cannot parse).
     **dict.fromkeys((".c", ".h"), "c"),
     **dict.fromkeys((".cc", ".cpp", ".cxx", ".c++", ".hpp", ".hh", ".hxx", ".h++", ".ipp", ".inl"), "cpp"),
     ".cs": "csharp",
     **dict.fromkeys((".rb", ".rake", ".gemspec", ".ru"), "ruby"),
     **dict.fromkeys((".php", ".phtml"), "php"),
+    **dict.fromkeys((".kt", ".kts"), "kotlin"),
+    ".swift": "swift",
+    **dict.fromkeys((".scala", ".sc"), "scala"),
     **dict.fromkeys((".sh", ".bash", ".zsh", ".ksh"), "shell"),
     **dict.fromkeys((".yml", ".yaml"), "yaml"),
     ".toml": "toml",

@@ -1,4 +1,4 @@
-"""What a worker process holds: settings, a database pool and, lazily, the embedder."""
+"""What a worker process holds: settings, a database pool, lazily the embedder, and its GPU's telemetry."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from shared.embedders import Embedder, make_embedder
 from shared.names import TIERS
 from shared.settings import Settings
 from workers.cooldown import Cooldowns, make_cooldowns
+from workers.gpu.nvml import Nvml
+from workers.gpu.telemetry import TelemetrySampler
 from workers.host_load import HostLoad
 from workers.llm import LLMBackend, make_backend
 from workers.llm import http as llm_http
@@ -25,6 +27,9 @@ class WorkerContext:
         self.settings = settings
         self.hostname = socket.gethostname()
         self._pid = os.getpid()
+        self.gpu_sampler: TelemetrySampler | None = None
+        """The pinned GPU's telemetry, in a GPU-pinned worker's main process (see workers.celery); else None."""
+        self.gpu_nvml: Nvml | None = None
 
     @cached_property
     def db(self) -> Database:

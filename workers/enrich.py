@@ -6,6 +6,7 @@ repo or branch — is not sent to a model again.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from shared.messages import Attempt, EmbedMessage, Enrichment, SpanMessage, Stat
 from shared.names import STATIC_MODEL, STATIC_TIER
 from workers.chunking import Span
 from workers.context import WorkerContext
+from workers.gpu.telemetry import PeakWindow
 from workers.static_facts import extract_facts, static_enrichment
 from workers.tiers import Enriched, Escalate, TierRun
 
@@ -54,12 +56,15 @@ def enrich_span(msg: SpanMessage, ctx: WorkerContext) -> EmbedMessage | Escalati
         msg=msg, facts=facts, tiers=ctx.settings.tiers, backend_for=lambda host: ctx.backend(msg.tier, host),
         cooldowns=ctx.cooldowns, record=lambda attempt: _record(ctx, msg, attempt), load=ctx.host_load,
     )  # fmt: skip
-    outcome = run.run()
+    sampler = ctx.gpu_sampler  # a GPU-pinned worker: the GPU's framebuffer peak while the model ran
+    with sampler.measure_peak() if sampler is not None else nullcontext(PeakWindow()) as window:
+        outcome = run.run()
     history = [*msg.attempts, *run.attempts]
     if isinstance(outcome, Enriched):
         _store(ctx, msg, outcome.enrichment, facts, model=model, tier=msg.tier, host=outcome.host,
                attempts=len(history), tokens_in=outcome.tokens_in, tokens_out=outcome.tokens_out,
-               duration_ms=outcome.duration_ms, cost_usd=outcome.cost_usd)  # fmt: skip
+               duration_ms=outcome.duration_ms, cost_usd=outcome.cost_usd,
+               gpu_vram_peak_mib=window.peak_mib)  # fmt: skip
         return _embed_message(msg, outcome.enrichment)
     moved = msg.model_copy(update={"attempts": history})
     if isinstance(outcome, Escalate) and outcome.to is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -87,19 +88,44 @@ def _inspect_lines(obj: Any) -> tuple[int, int]:
     return start, start + len(source) - 1
 
 
+def _symbol_ranges(result: ChunkResult) -> dict[str, list[tuple[int, int]]]:
+    """(start, end) of each span by name; a split symbol's parts as one range under its own name."""
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    parts: dict[str, list[Span]] = {}
+    for span in result.spans:
+        match = _PART.fullmatch(span.name)
+        if match is None:
+            ranges.setdefault(span.name, []).append((span.start_line, span.end_line))
+        else:
+            parts.setdefault(match.group(1), []).append(span)
+    for name, pieces in parts.items():
+        ranges.setdefault(name, []).append((pieces[0].start_line, pieces[-1].end_line))
+    return ranges
+
+
+_PART = re.compile(r"(.+) \(part \d+/\d+\)")
+
+
 @pytest.mark.parametrize("module_name", STDLIB_MODULES)
 def test_python_spans_match_inspect(module_name: str) -> None:
     module = importlib.import_module(module_name)
-    _, result = _chunk_module(module)
+    lines, result = _chunk_module(module)
     assert result.language == "python"
     assert result.fallback_reason is None
-    by_name: dict[str, list[tuple[int, int]]] = {}
-    for span in result.spans:
-        by_name.setdefault(span.name, []).append((span.start_line, span.end_line))
+    by_name = _symbol_ranges(result)
     checked = 0
     for qualname, obj in _defined_objects(module):
-        # Several spans can share a name (a property's getter and setter); one must match.
-        assert _inspect_lines(obj) in by_name.get(qualname, []), qualname
+        start, end = _inspect_lines(obj)
+        # Several spans can share a name (a property's getter and setter); one must match. A span
+        # may start earlier than inspect's lines only with the `#` comment block right above them.
+        matches = [
+            (first, last)
+            for first, last in by_name.get(qualname, [])
+            if last == end
+            and first <= start
+            and all(line.lstrip().startswith("#") for line in lines[first - 1 : start - 1])
+        ]
+        assert matches, (qualname, (start, end), by_name.get(qualname))
         checked += 1
     assert checked >= 5
 
@@ -111,7 +137,10 @@ def test_python_spans_content_order_and_coverage(module_name: str) -> None:
     covered: set[int] = set()
     for span in result.spans:
         assert 1 <= span.start_line <= span.end_line <= len(lines)
-        assert span.content == "\n".join(lines[span.start_line - 1 : span.end_line])
+        assert span.end_line - span.start_line + 1 <= 60
+        body = "\n".join(lines[span.start_line - 1 : span.end_line])
+        # A part after the first starts with its def's signature line, then carries on with its lines.
+        assert span.content == body or (_PART.fullmatch(span.name) and span.content.endswith("\n" + body))
         covered.update(range(span.start_line, span.end_line + 1))
     # Every non-blank line lands in some span: module code between defs is not lost.
     assert {n for n, line in enumerate(lines, 1) if line.strip()} <= covered
@@ -350,16 +379,20 @@ def test_markdown_unclosed_fence_hides_later_headers() -> None:
 
 
 def test_markdown_long_section_is_split_into_parts() -> None:
+    # Each part after the first starts with the section's header line, so it still says where it is.
     text = "# Intro\nhi\n# Long\n" + "".join(f"row {i}\n" for i in range(25)) + "# End\nbye\n"
     result = chunk_text("a.md", text, window_lines=10, overlap_lines=2)
     assert [(s.name, s.start_line, s.end_line) for s in result.spans] == [
         ("Intro", 1, 2),
-        ("Long", 3, 12),
-        ("Long (part 2)", 11, 20),
-        ("Long (part 3)", 19, 28),
+        ("Long (part 1/4)", 3, 12),
+        ("Long (part 2/4)", 11, 19),
+        ("Long (part 3/4)", 18, 26),
+        ("Long (part 4/4)", 25, 28),
         ("End", 29, 30),
     ]
     assert all(s.kind == "section" for s in result.spans)
+    assert result.spans[2].content == "# Long\n" + "\n".join(f"row {i}" for i in range(7, 16))
+    assert all(len(s.content.split("\n")) <= 10 for s in result.spans)
 
 
 @pytest.mark.parametrize(
@@ -383,6 +416,10 @@ def test_markdown_long_section_is_split_into_parts() -> None:
         ("x.rb", "ruby"),
         ("Gemfile", "ruby"),
         ("x.php", "php"),
+        ("Main.kt", "kotlin"),
+        ("build.gradle.kts", "kotlin"),
+        ("App.swift", "swift"),
+        ("Main.scala", "scala"),
         ("build.sh", "shell"),
         (".bashrc", "shell"),
         ("ci.yml", "yaml"),
@@ -404,9 +441,9 @@ def test_detect_language(path: str, language: str) -> None:
     assert detect_language(path) == language
 
 
-def test_other_languages_use_windows() -> None:
-    text = "package main\n\nfunc main() {\n}\n"
-    result = chunk_text("main.go", text)
-    assert result.language == "go"
+def test_languages_without_a_chunker_use_windows() -> None:
+    text = "CREATE TABLE t (\n  id int\n);\n"
+    result = chunk_text("schema.sql", text)
+    assert result.language == "sql"
     assert result.fallback_reason is None
-    assert result.spans == [Span("window", "lines 1-4", 1, 4, text.rstrip("\n"))]
+    assert result.spans == [Span("window", "lines 1-3", 1, 3, text.rstrip("\n"))]

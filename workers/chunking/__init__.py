@@ -1,42 +1,84 @@
-"""Split a file into spans: defs and classes for Python, sections for Markdown, windows otherwise."""
+"""Split a file into spans, by the structure its language has.
+
+* Python: defs, classes and methods from the standard library's `ast` (python_ast.py says why
+  not tree-sitter);
+* JavaScript, TypeScript/TSX, Go, Rust, Java, C, C++, C#, Ruby, PHP, Kotlin, Swift, Scala and
+  shell: functions, methods, classes and their kin from tree-sitter (code.py, rules.py; the
+  grammar packaging is explained in treesitter.py);
+* Markdown and reStructuredText: sections by header;
+* YAML, TOML and JSON: top-level keys (tables in TOML);
+* anything else: overlapping windows of lines.
+
+Every definition's span takes in its doc comment, decorators and attributes; code between
+definitions becomes `code` spans, so every non-blank line is in some span. A span over
+`window_lines` lines or `max_tokens` tokens is split into parts (parts.py). Content a structural
+chunker cannot take (a syntax error, text that is not UTF-8, anything it raises) falls back to
+windows with the reason in `fallback_reason`: chunk_text() never raises on content.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from shared.languages import detect_language
-from workers.chunking.base import ChunkResult, Span, sort_spans, split_lines
+from workers.chunking.base import ChunkError, ChunkResult, Span, sort_spans, split_lines
+from workers.chunking.code import chunk_code
 from workers.chunking.complexity import measure_complexity
+from workers.chunking.data import chunk_data
 from workers.chunking.markdown import chunk_markdown
-from workers.chunking.python_ast import PARSE_ERRORS, chunk_python
-from workers.chunking.windows import check_window, chunk_windows
+from workers.chunking.parts import Limits, make_limits
+from workers.chunking.python_ast import chunk_python
+from workers.chunking.rst import chunk_rst
+from workers.chunking.rules import RULES
+from workers.chunking.windows import chunk_windows
 
 __all__ = ["ChunkResult", "Span", "chunk_text", "detect_language", "measure_complexity"]
 
+# (path, text, lines, limits) -> spans; None means "no structure here": plain windows, no reason.
+Chunker = Callable[[str, str, list[str], Limits], list[Span] | None]
 
-def chunk_text(path: str, text: str, *, window_lines: int = 60, overlap_lines: int = 10) -> ChunkResult:
-    """Spans of a file, chosen by its language; bad content falls back to windows, never raises."""
-    check_window(window_lines, overlap_lines)
+
+def _code(language: str, path: str, text: str, lines: list[str], limits: Limits) -> list[Span]:
+    return chunk_code(language, path, lines, limits)
+
+
+def _data(language: str, path: str, text: str, lines: list[str], limits: Limits) -> list[Span] | None:
+    return chunk_data(language, path, lines, limits)
+
+
+_CHUNKERS: dict[str, Chunker] = {
+    "python": chunk_python,
+    "markdown": chunk_markdown,
+    "rst": chunk_rst,
+    **{language: partial(_code, language) for language in RULES},
+    **{language: partial(_data, language) for language in ("yaml", "toml", "json")},
+}
+
+
+def chunk_text(
+    path: str, text: str, *, window_lines: int = 60, overlap_lines: int = 10, max_tokens: int | None = None
+) -> ChunkResult:
+    """Spans of a file, chosen by its language; bad content falls back to windows, never raises.
+
+    max_tokens (estimated as characters / 4) defaults to window_lines * 25. Raises ValueError only
+    for bad settings (overlap_lines not below window_lines, max_tokens below 1).
+    """
+    limits = make_limits(window_lines, overlap_lines, max_tokens)
     language = detect_language(path)
     # A byte-order mark is an encoding artefact, not content (and ast rejects it inside a str).
     text = text.removeprefix("\ufeff")
     lines = split_lines(text)
     fallback_reason: str | None = None
-    if language == "python":
+    spans: list[Span] | None = None
+    chunker = _CHUNKERS.get(language)
+    if chunker is not None:
         try:
-            spans = chunk_python(path, text, lines, window_lines=window_lines)
-        except PARSE_ERRORS as exc:
-            fallback_reason = _python_failure(exc)
-            spans = chunk_windows(lines, window_lines=window_lines, overlap_lines=overlap_lines)
-    elif language == "markdown":
-        spans = chunk_markdown(lines, window_lines=window_lines, overlap_lines=overlap_lines)
-    else:
-        spans = chunk_windows(lines, window_lines=window_lines, overlap_lines=overlap_lines)
+            spans = chunker(path, text, lines, limits)
+        except ChunkError as exc:
+            fallback_reason = str(exc)
+        except Exception as exc:  # a chunker bug or a pathological file must not lose the file
+            fallback_reason = f"{language} chunker failed: {type(exc).__name__}: {exc}"
+    if spans is None:
+        spans = chunk_windows(lines, limits)
     return ChunkResult(language=language, spans=sort_spans(spans), fallback_reason=fallback_reason)
-
-
-def _python_failure(exc: BaseException) -> str:
-    if isinstance(exc, SyntaxError):
-        where = f" at line {exc.lineno}" if exc.lineno is not None else ""
-        return f"python syntax error{where}: {exc.msg}"
-    if isinstance(exc, RecursionError | MemoryError):
-        return "python source nested too deeply to parse"
-    return f"python source not parseable: {exc}"

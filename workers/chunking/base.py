@@ -30,6 +30,26 @@ class ChunkResult:
     fallback_reason: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    """A definition or section found in a file, before it becomes one span or several parts.
+
+    Lines are 1-based and inclusive; start_line includes the leading doc comment, decorators and
+    attributes. header_line is the line that names it (a def's signature line, a section's
+    header): every part after the first starts with it when the symbol is too big for one span.
+    """
+
+    kind: str
+    name: str
+    start_line: int
+    end_line: int
+    header_line: int | None
+
+
+class ChunkError(Exception):
+    """Content a structural chunker cannot take; its message is the file's fallback reason."""
+
+
 def split_lines(text: str) -> list[str]:
     """The file's lines without their line breaks, as the Python tokenizer counts them."""
     if not text:

@@ -8,10 +8,10 @@ import re
 
 from shared.messages import Complexity
 from workers.chunking.base import Span
+from workers.chunking.parts import CHARS_PER_TOKEN
 from workers.chunking.python_ast import FunctionNode, init_of, own_def, parameters_of, parse_fragment
+from workers.chunking.tree_complexity import tree_complexity
 
-# About 4 characters per token for source code with BPE tokenizers; a routing estimate, not a count.
-CHARS_PER_TOKEN = 4
 TAB_WIDTH = 4
 
 _COMPOUND = (
@@ -32,22 +32,33 @@ _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 _BRANCH_WORDS = re.compile(r"\b(?:if|else if|elif|for|while|case|catch|except)\b|&&|\|\|")
 # Prose has "if" and "for" in every other sentence; counting them would say nothing about the text.
 _PROSE_LANGUAGES = frozenset({"markdown", "rst"})
+# Nor do the keys and strings of data files, though their indentation is still their nesting.
+_DATA_LANGUAGES = frozenset({"yaml", "toml", "json"})
 
 
 def measure_complexity(span: Span, language: str) -> Complexity:
-    """Lines, nesting, branches, parameters, nested defs and a token estimate for one span."""
+    """Lines, nesting, branches, parameters, nested defs and a token estimate for one span.
+
+    Python spans are measured on their `ast`, spans of the tree-sitter languages on their syntax
+    tree (tree_complexity.py); windows, split parts and content that does not parse on its own
+    fall back to the text heuristics: indentation depth and branch keywords.
+    """
     lines = span.end_line - span.start_line + 1
     tokens = math.ceil(len(span.content) / CHARS_PER_TOKEN)
     if language == "python":
         module = parse_fragment(span.content)
         if module is not None:
             return _python_complexity(module, span.kind, lines, tokens)
+    else:
+        figures = tree_complexity(span, language)
+        if figures is not None:
+            return figures
     if language in _PROSE_LANGUAGES:
         return Complexity(lines=lines, token_estimate=tokens)
     return Complexity(
         lines=lines,
         nesting_depth=indent_depth(span.content),
-        branches=len(_BRANCH_WORDS.findall(span.content)),
+        branches=0 if language in _DATA_LANGUAGES else len(_BRANCH_WORDS.findall(span.content)),
         token_estimate=tokens,
     )
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 
-from workers.chunking.base import Span, is_blank
-from workers.chunking.windows import window_spans
+from workers.chunking.base import Span, Symbol
+from workers.chunking.parts import Limits
+from workers.chunking.sections import section_spans
 
 # CommonMark ATX header: up to 3 spaces, 1-6 '#', then a space or the end of the line; an optional
 # closing run of '#' (preceded by a space) is not part of the text.
 _HEADER = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))??(?:[ \t]+#+)?[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-# The name of the text before the first header (a README's badges and intro).
-PREAMBLE = "preamble"
 
 
 def _header_lines(lines: list[str]) -> list[tuple[int, str]]:
@@ -41,25 +40,7 @@ def _closes(fence: str, run: str, rest: str) -> bool:
     return run[0] == fence[0] and len(run) >= len(fence) and not rest.strip()
 
 
-def chunk_markdown(lines: list[str], *, window_lines: int, overlap_lines: int) -> list[Span]:
+def chunk_markdown(path: str, text: str, lines: list[str], limits: Limits) -> list[Span]:
     """Sections from each header to the line before the next one; long ones split into parts."""
-    headers = _header_lines(lines)
-    has_preamble = not headers or headers[0][0] > 1
-    starts = [(1, PREAMBLE), *headers] if has_preamble else headers
-    spans: list[Span] = []
-    for index, (start, name) in enumerate(starts):
-        end = starts[index + 1][0] - 1 if index + 1 < len(starts) else len(lines)
-        if end < start or (has_preamble and index == 0 and is_blank(lines, start, end)):
-            continue
-        spans.extend(
-            window_spans(
-                lines,
-                start,
-                end,
-                window_lines=window_lines,
-                overlap_lines=overlap_lines,
-                kind="section",
-                name=name,
-            )
-        )
-    return spans
+    headers = [Symbol("section", name, number, number, number) for number, name in _header_lines(lines)]
+    return section_spans(lines, headers, limits)

@@ -1,4 +1,11 @@
-"""The Python chunker: one span per def, class and method, read from the `ast`."""
+"""The Python chunker: one span per def, class and method, read from the `ast`.
+
+Python stays on the standard library's `ast` rather than tree-sitter: it is the reference parser
+(exactly the syntax this interpreter accepts, so a file that does not parse is really broken),
+its line numbers are exact (decorators via decorator_list, ends via end_lineno), the static-facts
+stage reads the same `ast` nodes (parameters, signatures, docstrings), and it needs no grammar
+wheel. tree-sitter-python would add a second, slightly different idea of what parses.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,8 @@ import ast
 import textwrap
 from pathlib import PurePosixPath
 
-from workers.chunking.base import Span, make_span, trim_blank_edges
+from workers.chunking.base import ChunkError, Span, Symbol
+from workers.chunking.parts import Limits, code_spans, symbol_spans
 
 DefNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
@@ -42,61 +50,72 @@ def _docstring_node(module: ast.Module) -> ast.Expr | None:
     return None
 
 
-def _class_spans(node: ast.ClassDef, qualname: str, lines: list[str]) -> list[Span]:
-    spans = [make_span("class", qualname, lines, first_line(node), last_line(node))]
-    for child in node.body:
-        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
-            spans.append(make_span("method", f"{qualname}.{child.name}", lines, first_line(child), last_line(child)))
-        elif isinstance(child, ast.ClassDef):
-            spans.extend(_class_spans(child, f"{qualname}.{child.name}", lines))
-    return spans
+def _indent(line: str) -> int:
+    expanded = line.expandtabs()
+    return len(expanded) - len(expanded.lstrip())
 
 
-def _code_spans(lines: list[str], covered: list[tuple[int, int]], window_lines: int) -> list[Span]:
-    """Spans for the module-level lines no def, class or docstring covers."""
-    # Line-based rather than statement-based so that comments between defs are indexed too.
-    spans: list[Span] = []
-    free_start = 1
-    for start, end in [*sorted(covered), (len(lines) + 1, len(lines) + 1)]:
-        if start > free_start:
-            spans.extend(_split_run(lines, free_start, start - 1, window_lines))
-        free_start = max(free_start, end + 1)
-    return spans
+def _leading_comments(lines: list[str], node: DefNode, after_line: int) -> int:
+    """The first line of the `#` comment block right above a def (same indentation, no blank line
+    between), or the def's own first line; nothing at or before after_line (the statement before)."""
+    start = first_line(node)
+    indent = _indent(lines[start - 1])
+    while start - 1 > after_line and lines[start - 2].lstrip().startswith("#") and _indent(lines[start - 2]) == indent:
+        start -= 1
+    return start
 
 
-def _split_run(lines: list[str], start: int, end: int, window_lines: int) -> list[Span]:
-    trimmed = trim_blank_edges(lines, start, end)
-    if trimmed is None:
-        return []
-    start, end = trimmed
-    spans: list[Span] = []
-    # Module code is flat statements, so plain consecutive pieces lose no context worth an overlap.
-    for piece_start in range(start, end + 1, window_lines):
-        piece = trim_blank_edges(lines, piece_start, min(piece_start + window_lines - 1, end))
-        if piece is not None:
-            spans.append(make_span("code", f"module code {piece[0]}-{piece[1]}", lines, *piece))
-    return spans
+def _def_symbol(kind: str, name: str, node: DefNode, lines: list[str], after_line: int) -> Symbol:
+    return Symbol(kind, name, _leading_comments(lines, node, after_line), last_line(node), node.lineno)
 
 
-def chunk_python(path: str, text: str, lines: list[str], *, window_lines: int) -> list[Span]:
-    """Spans of a Python file; raises what ast.parse() raises (see PARSE_ERRORS) on bad content."""
-    module = ast.parse(text)
-    spans: list[Span] = []
-    covered: list[tuple[int, int]] = []
+def _body_symbols(body: list[ast.stmt], qualname: str, lines: list[str], after_line: int) -> list[Symbol]:
+    """Symbols of the defs and classes directly in a module or class body (`qualname.` prefixed)."""
+    symbols: list[Symbol] = []
+    prefix = f"{qualname}." if qualname else ""
+    for node in body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            kind = "method" if qualname else "function"
+            symbols.append(_def_symbol(kind, prefix + node.name, node, lines, after_line))
+        elif isinstance(node, ast.ClassDef):
+            symbols.append(_def_symbol("class", prefix + node.name, node, lines, after_line))
+            symbols.extend(_body_symbols(node.body, prefix + node.name, lines, node.lineno))
+        after_line = last_line(node)
+    return symbols
+
+
+def python_symbols(path: str, module: ast.Module, lines: list[str]) -> list[Symbol]:
+    """The module docstring, every top-level def and class, and (recursively) the methods and
+    classes directly in a class body; a def nested in a def or inside an `if`/`try` is not one.
+    A def's span takes in the `#` comment block right above it and its decorators."""
+    symbols: list[Symbol] = []
     doc = _docstring_node(module)
     if doc is not None:
-        spans.append(make_span("module_doc", module_name(path), lines, doc.lineno, last_line(doc)))
-        covered.append((doc.lineno, last_line(doc)))
-    for node in module.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            spans.append(make_span("function", node.name, lines, first_line(node), last_line(node)))
-        elif isinstance(node, ast.ClassDef):
-            spans.extend(_class_spans(node, node.name, lines))
-        else:
-            continue
-        covered.append((first_line(node), last_line(node)))
-    spans.extend(_code_spans(lines, covered, window_lines))
+        symbols.append(Symbol("module_doc", module_name(path), doc.lineno, last_line(doc), None))
+    symbols.extend(_body_symbols(module.body, "", lines, 0))
+    return symbols
+
+
+def chunk_python(path: str, text: str, lines: list[str], limits: Limits) -> list[Span]:
+    """Spans of a Python file; raises ChunkError (the reason) on content ast.parse() refuses."""
+    try:
+        module = ast.parse(text)
+    except PARSE_ERRORS as exc:
+        raise ChunkError(python_failure(exc)) from exc
+    symbols = python_symbols(path, module, lines)
+    spans = [span for symbol in symbols for span in symbol_spans(lines, symbol, limits)]
+    spans.extend(code_spans(lines, [(s.start_line, s.end_line) for s in symbols], limits))
     return spans
+
+
+def python_failure(exc: BaseException) -> str:
+    """The fallback reason for what ast.parse() raised."""
+    if isinstance(exc, SyntaxError):
+        where = f" at line {exc.lineno}" if exc.lineno is not None else ""
+        return f"python syntax error{where}: {exc.msg}"
+    if isinstance(exc, RecursionError | MemoryError):
+        return "python source nested too deeply to parse"
+    return f"python source not parseable: {exc}"
 
 
 def parse_fragment(content: str) -> ast.Module | None:

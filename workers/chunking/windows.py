@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 from workers.chunking.base import Span, is_blank, make_span
-
-
-def check_window(window_lines: int, overlap_lines: int) -> None:
-    """Raise ValueError unless 0 <= overlap_lines < window_lines (a caller's mistake, not content)."""
-    if not 0 <= overlap_lines < window_lines:
-        raise ValueError(
-            f"need 0 <= overlap_lines < window_lines, got window_lines={window_lines}, overlap_lines={overlap_lines}"
-        )
+from workers.chunking.parts import Limits, check_window, pack_ranges
 
 
 def window_ranges(first_line: int, last_line: int, window_lines: int, overlap_lines: int) -> list[tuple[int, int]]:
@@ -28,40 +21,17 @@ def window_ranges(first_line: int, last_line: int, window_lines: int, overlap_li
     return ranges
 
 
-def chunk_windows(
-    lines: list[str], *, window_lines: int, overlap_lines: int, kind: str = "window", name: str | None = None
-) -> list[Span]:
-    """Windows over the whole file; windows that hold only blank lines are dropped.
+def chunk_windows(lines: list[str], limits: Limits) -> list[Span]:
+    """Windows named "lines A-B" over the whole file; windows that hold only blank lines are dropped.
 
-    Windows are named "lines A-B" unless `name` is given: then the first keeps `name` and the
-    others get " (part 2)", " (part 3)" ... (how a long Markdown section is split).
+    Windows are window_ranges() unless lines are so long that a window would pass the token limit:
+    then that window ends early (the overlap with the next one stays the same).
     """
-    return window_spans(
-        lines, 1, len(lines), window_lines=window_lines, overlap_lines=overlap_lines, kind=kind, name=name
-    )
-
-
-def window_spans(
-    lines: list[str],
-    first_line: int,
-    last_line: int,
-    *,
-    window_lines: int,
-    overlap_lines: int,
-    kind: str = "window",
-    name: str | None = None,
-) -> list[Span]:
-    """Windows over lines first_line..last_line, as chunk_windows() does for the whole file."""
+    if not lines:
+        return []
     spans: list[Span] = []
-    ranges = window_ranges(first_line, last_line, window_lines, overlap_lines)
-    for part, (start, end) in enumerate(ranges, start=1):
+    for start, end in pack_ranges(lines, 1, len(lines), limits, overlap_lines=limits.overlap_lines):
         # A blank window has nothing to embed; its lines are blank, so no content goes unindexed.
-        if is_blank(lines, start, end):
-            continue
-        span_name = f"lines {start}-{end}" if name is None else _part_name(name, part)
-        spans.append(make_span(kind, span_name, lines, start, end))
+        if not is_blank(lines, start, end):
+            spans.append(make_span("window", f"lines {start}-{end}", lines, start, end))
     return spans
-
-
-def _part_name(name: str, part: int) -> str:
-    return name if part == 1 else f"{name} (part {part})"

@@ -22,6 +22,7 @@ Facts this module is built on:
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import threading
 from collections.abc import Callable, Collection, Iterator
@@ -81,37 +82,44 @@ class GpuInfo:
         return f"{where} {self.uuid} ({self.name}, {self.memory_total_mib} MiB)"
 
 
-def open_nvml(module: Any | None = None) -> Nvml | None:
+def open_nvml(module: Any | str | None = None) -> Nvml | None:
     """NVML started and holding at least one GPU, or None after one log line `gpu: none (<reason>)`.
 
-    `module` is the `pynvml` module (the default, imported here) or a fake with the same names.
+    `module` is the `pynvml` module (the default, imported here), a fake with the same names, or the
+    name of a module to import (the `telemetry.nvml_module` setting).
     """
-    if module is None:
-        try:
-            import pynvml
+    opened = start_nvml(module)
+    if isinstance(opened, str):
+        _gpu_none(opened)
+        return None
+    return opened
 
-            module = pynvml
-        except ImportError:
-            _gpu_none("nvidia-ml-py is not installed")
-            return None
+
+def start_nvml(module: Any | str | None = None) -> Nvml | str:
+    """NVML started and holding at least one GPU, or the reason why not (`open_nvml` logs it; a launcher
+    that must fail puts it in its error message instead)."""
+    if module is None or isinstance(module, str):
+        name = module or "pynvml"
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            if name == "pynvml":
+                return "nvidia-ml-py is not installed"
+            return f"the NVML module {name!r} (telemetry.nvml_module) cannot be imported: {_text(exc)}"
     try:
         module.nvmlInit()
     except module.NVMLError as exc:
-        _gpu_none(_init_failure(module, exc))
-        return None
+        return _init_failure(module, exc)
     except OSError as exc:  # a broken libnvidia-ml that ctypes cannot load
-        _gpu_none(f"NVML cannot be loaded: {exc}")
-        return None
+        return f"NVML cannot be loaded: {exc}"
     try:
         count = int(module.nvmlDeviceGetCount())
     except module.NVMLError as exc:
         _shutdown(module)
-        _gpu_none(f"NVML cannot count GPUs: {_text(exc)}")
-        return None
+        return f"NVML cannot count GPUs: {_text(exc)}"
     if count == 0:
         _shutdown(module)
-        _gpu_none("NVML found no GPU")
-        return None
+        return "NVML found no GPU"
     return Nvml(module)
 
 

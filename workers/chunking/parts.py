@@ -1,0 +1,158 @@
+"""Size limits, and how a symbol or a run of code too big for one span becomes several.
+
+A span may hold at most `window_lines` lines and `max_tokens` tokens (estimated as characters / 4,
+as the complexity figures do). A symbol over either limit is split into overlapping parts named
+`name (part k/n)`; every part after the first starts with the symbol's header line (a def's
+signature, a section's header) so that it still says what it belongs to, then carries on with the
+lines it covers: its start_line..end_line are those lines, and its content is the header line
+followed by them. Code between symbols is split into consecutive pieces without overlap, as the
+Python chunker always did. A single line over the token limit cannot be split and stays whole.
+
+Coverage: every line is in some span except blank lines and, between symbols, lines of nothing
+but brackets and separators (the `}` closing a C# namespace or a JS module wrapper's `})();`):
+a span of those would say nothing and still cost an embedding and an enrichment.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from workers.chunking.base import Span, Symbol, make_span, trim_blank_edges
+
+# About 4 characters per token for source code with BPE tokenizers; a routing estimate, not a count.
+CHARS_PER_TOKEN = 4
+# A line of nothing but brackets and separators (and whitespace).
+PUNCTUATION_LINE = re.compile(r"^[\s{}\[\](),;:.\-]*$")
+# With no explicit token limit, a span may average this many tokens a line (100 characters):
+# ordinary code never reaches it, minified or generated code with very long lines does.
+TOKENS_PER_LINE = 25
+
+
+def check_window(window_lines: int, overlap_lines: int) -> None:
+    """Raise ValueError unless 0 <= overlap_lines < window_lines (a caller's mistake, not content)."""
+    if not 0 <= overlap_lines < window_lines:
+        raise ValueError(
+            f"need 0 <= overlap_lines < window_lines, got window_lines={window_lines}, overlap_lines={overlap_lines}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How big one span may be, and how much consecutive parts of a symbol or window overlap."""
+
+    window_lines: int
+    overlap_lines: int
+    max_tokens: int
+
+    @property
+    def max_chars(self) -> int:
+        return self.max_tokens * CHARS_PER_TOKEN
+
+
+def make_limits(window_lines: int, overlap_lines: int, max_tokens: int | None = None) -> Limits:
+    """Checked limits; max_tokens defaults to window_lines * TOKENS_PER_LINE."""
+    check_window(window_lines, overlap_lines)
+    if max_tokens is None:
+        max_tokens = window_lines * TOKENS_PER_LINE
+    if max_tokens < 1:
+        raise ValueError(f"need max_tokens >= 1, got max_tokens={max_tokens}")
+    return Limits(window_lines, overlap_lines, max_tokens)
+
+
+def range_chars(lines: list[str], start_line: int, end_line: int) -> int:
+    """Characters in lines start_line..end_line joined with newlines (a span's content length)."""
+    return sum(len(line) for line in lines[start_line - 1 : end_line]) + end_line - start_line
+
+
+def fits(lines: list[str], start_line: int, end_line: int, limits: Limits) -> bool:
+    """Whether lines start_line..end_line make one span within the limits."""
+    return end_line - start_line + 1 <= limits.window_lines and range_chars(lines, start_line, end_line) <= (
+        limits.max_chars
+    )
+
+
+def pack_ranges(
+    lines: list[str],
+    first_line: int,
+    last_line: int,
+    limits: Limits,
+    *,
+    overlap_lines: int,
+    header_line: int | None = None,
+) -> list[tuple[int, int]]:
+    """(start, end) of pieces covering first_line..last_line, each as long as the limits allow.
+
+    Consecutive pieces share `overlap_lines` lines (fewer when a piece is shorter than that), so
+    with short lines the pieces are exactly line windows of `window_lines`, stepping by
+    window_lines - overlap_lines. A piece that will start with the header line (header_line
+    before it) leaves room for it: one line and the header's characters fewer.
+    """
+    ranges: list[tuple[int, int]] = []
+    start = first_line
+    while True:
+        max_lines, max_chars = limits.window_lines, limits.max_chars
+        if header_line is not None and header_line < start:
+            max_lines = max(1, max_lines - 1)
+            max_chars -= len(lines[header_line - 1]) + 1
+        end, size = start, len(lines[start - 1])
+        while end < last_line and end - start + 1 < max_lines and size + 1 + len(lines[end]) <= max_chars:
+            size += 1 + len(lines[end])
+            end += 1
+        ranges.append((start, end))
+        if end >= last_line:
+            return ranges
+        start = end + 1 - min(overlap_lines, end - start)
+
+
+def part_name(name: str, part: int, parts: int) -> str:
+    """`name (part k/n)`: what each part of a split symbol is called."""
+    return f"{name} (part {part}/{parts})"
+
+
+def symbol_spans(lines: list[str], symbol: Symbol, limits: Limits) -> list[Span]:
+    """The symbol as one span, or as overlapping parts when it is over the limits."""
+    start, end = symbol.start_line, symbol.end_line
+    if fits(lines, start, end, limits):
+        return [make_span(symbol.kind, symbol.name, lines, start, end)]
+    # With one-line windows there is no room for a header line.
+    header = symbol.header_line if limits.window_lines > 1 else None
+    ranges = pack_ranges(lines, start, end, limits, overlap_lines=limits.overlap_lines, header_line=header)
+    spans: list[Span] = []
+    for number, (part_start, part_end) in enumerate(ranges, start=1):
+        body = lines[part_start - 1 : part_end]
+        if header is not None and header < part_start:
+            body = [lines[header - 1], *body]
+        name = part_name(symbol.name, number, len(ranges))
+        spans.append(Span(symbol.kind, name, part_start, part_end, "\n".join(body)))
+    return spans
+
+
+def code_spans(lines: list[str], covered: list[tuple[int, int]], limits: Limits) -> list[Span]:
+    """`code` spans for the lines no symbol covers, blank edges trimmed, split when too big."""
+    # Line-based rather than statement-based so that comments between symbols are indexed too.
+    spans: list[Span] = []
+    free_start = 1
+    for start, end in [*sorted(covered), (len(lines) + 1, len(lines) + 1)]:
+        if start > free_start:
+            spans.extend(_run_spans(lines, free_start, start - 1, limits))
+        free_start = max(free_start, end + 1)
+    return spans
+
+
+def is_punctuation(lines: list[str], start_line: int, end_line: int) -> bool:
+    """Whether lines start_line..end_line hold nothing but brackets, separators and whitespace."""
+    return all(PUNCTUATION_LINE.match(line) for line in lines[start_line - 1 : end_line])
+
+
+def _run_spans(lines: list[str], start: int, end: int, limits: Limits) -> list[Span]:
+    trimmed = trim_blank_edges(lines, start, end)
+    if trimmed is None:
+        return []
+    spans: list[Span] = []
+    # Module code is flat statements, so plain consecutive pieces lose no context worth an overlap.
+    for piece_start, piece_end in pack_ranges(lines, *trimmed, limits, overlap_lines=0):
+        piece = trim_blank_edges(lines, piece_start, piece_end)
+        if piece is not None and not is_punctuation(lines, *piece):
+            spans.append(make_span("code", f"module code {piece[0]}-{piece[1]}", lines, *piece))
+    return spans
