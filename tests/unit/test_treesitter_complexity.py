@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from shared.messages import Complexity
+from tests.unit.test_complexity import GO  # the same code, measured there as a window
 from workers.chunking import Span, chunk_text, measure_complexity
 
 SAMPLES = Path(__file__).parent.parent / "fixtures" / "samples"
@@ -64,21 +65,6 @@ def test_figures_of_sample_symbols(sample: str, name: str, figures: tuple[int, i
     assert (got.nesting_depth, got.branches, got.parameters, got.nested_defs) == figures
     assert got.lines == span.end_line - span.start_line + 1
     assert got.token_estimate == math.ceil(len(span.content) / 4)
-
-
-GO = """\
-func f(a int) int {
-\tif a > 0 && a < 10 {
-\t\tfor i := 0; i < a; i++ {
-\t\t\tif i == 3 || i == 4 {
-\t\t\t\treturn i
-\t\t\t}
-\t\t}
-\t} else if a == 0 {
-\t\treturn 0
-\t}
-\treturn -1
-}"""
 
 
 def test_a_function_span_is_measured_on_its_tree_and_a_window_on_its_text() -> None:
