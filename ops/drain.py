@@ -54,7 +54,7 @@ from typing import Any
 from celery import Celery
 
 from ops.backlog import BacklogWriter, check_target, record_of
-from ops.queues import queue_depths
+from ops.queues import count_waiting, queue_depths
 from ops.status import workers_online
 from shared.db import connect
 from shared.db.consumers import forget_paused, paused_workers, record_paused
@@ -311,15 +311,6 @@ def _of_queue(item: dict[str, Any], queue: str) -> bool:
     request = item.get("request", item)  # scheduled() wraps the request
     delivery = request.get("delivery_info") or {}
     return queue in (delivery.get("routing_key"), delivery.get("queue"))
-
-
-def count_waiting(app: Celery, queue: str) -> int:
-    """Messages waiting in the queue (passive declare: never creates it; a queue that does not exist holds 0)."""
-    with app.connection_for_read() as conn:
-        try:
-            return int(app.amqp.queues[queue].bind(conn.default_channel).queue_declare(passive=True).message_count)
-        except conn.channel_errors:  # RabbitMQ: NOT_FOUND for a queue never declared
-            return 0
 
 
 def move_to_backlog(

@@ -17,7 +17,7 @@ from celery import Celery
 from shared.db import connect
 from shared.db.failures import DeadLetterFilter, delete_dead_letter_ids, take_dead_letters
 from shared.errors import BadInputError
-from shared.names import TIERS, enrich_queue
+from shared.names import check_tier, enrich_queue
 from shared.settings import Settings
 
 STAGES = ("chunk", "enrich", "embed")
@@ -48,9 +48,8 @@ def requeue_dead(
     """Re-publish the dead letters that match (`tier`: those that died on that tier's queue)."""
     if stage is not None and stage not in STAGES:
         raise BadInputError(f"--stage {stage}: unknown stage; expected one of {', '.join(STAGES)}")
-    if tier is not None and tier not in TIERS:
-        raise BadInputError(f"--tier {tier}: unknown tier; expected one of {', '.join(TIERS)}")
-    where = DeadLetterFilter(stage="enrich" if tier else stage, queue=enrich_queue(tier) if tier else None, repo=repo)
+    queue = enrich_queue(check_tier(tier)) if tier is not None else None
+    where = DeadLetterFilter(stage="enrich" if tier else stage, queue=queue, repo=repo)
     report = RequeueReport(dry_run=dry_run)
     with connect(settings.require_database_url()) as conn:
         letters = take_dead_letters(conn, where)

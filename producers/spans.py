@@ -23,7 +23,7 @@ from shared.db.failures import delete_dead_letters
 from shared.db.spans import SpanFilter, select_spans
 from shared.errors import BadInputError
 from shared.messages import Complexity, SpanMessage
-from shared.names import STATIC_MODEL, TASK_ENRICH_SPAN, TIERS, enrich_queue
+from shared.names import STATIC_MODEL, TASK_ENRICH_SPAN, TIERS, check_tier, enrich_queue
 from shared.router import start_tier
 from shared.settings import Settings
 
@@ -99,8 +99,7 @@ def enqueue_spans(
 def _check_tier(settings: Settings, tier: str | None) -> None:
     if tier is None:
         return
-    if tier not in TIERS:
-        raise BadInputError(f"--tier {tier}: unknown tier; expected one of {', '.join(TIERS)}")
+    check_tier(tier)
     configured = [t for t in TIERS if settings.tiers.get(t).configured]
     if configured and tier not in configured:
         variable = f"RAGFLEET_TIERS__{tier.upper()}__ENDPOINTS"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from shared.errors import BadInputError
+
 QUEUE_CHUNK = "chunk"
 QUEUE_ENRICH_7B = "enrich.7b"
 QUEUE_ENRICH_14B = "enrich.14b"
@@ -27,6 +29,13 @@ TASK_ROUTES: dict[str, dict[str, str]] = {
     TASK_CHUNK_FILE: {"queue": QUEUE_CHUNK},
     TASK_EMBED_SPAN: {"queue": QUEUE_EMBED},
 }
+
+
+def check_tier(tier: str) -> str:
+    """`tier` itself, or a BadInputError naming it and the tiers there are (for `--tier` options)."""
+    if tier not in TIERS:
+        raise BadInputError(f"--tier {tier}: unknown tier; expected one of {', '.join(TIERS)}")
+    return tier
 
 
 def enrich_queue(tier: str) -> str:

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -89,6 +89,14 @@ def copy_stdlib_package(name: str, dest: Path) -> Path:
     shutil.copytree(package, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (root / "README.md").write_text(f"# {name}\n\nThe standard library's {name} package.\n\n## Usage\n\nImport it.\n")
     return root
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll `check` until it holds; fail naming `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}"
+        time.sleep(0.2)
 
 
 def _wait_for_workers(settings: Settings, *, timeout_s: float) -> None:

@@ -15,10 +15,9 @@ import os
 import re
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,8 @@ from celery import Celery
 
 from ops import fleet
 from ops.backlog import iter_records, partial_path, publish_backlog, validate_backlog
-from ops.drain import DrainTimeoutError, count_waiting, drain, purge, resume
+from ops.drain import DrainTimeoutError, drain, purge, resume
+from ops.queues import count_waiting
 from ops.status import workers_online
 from shared.celery_config import check_broker, make_celery
 from shared.db import connect
@@ -40,6 +40,7 @@ from shared.messages import FileMessage
 from shared.names import ALL_QUEUES, QUEUE_CHUNK, TASK_CHUNK_FILE
 from shared.redact import redact_url
 from shared.settings import Settings
+from tests.integration.conftest import wait_until
 
 AMQP_URL = os.environ.get("RAGFLEET_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 SUCCEEDED = re.compile(r"Task ragfleet\.chunk_file\[([0-9a-f-]{36})\] succeeded")
@@ -80,7 +81,7 @@ def _chunk_consumers_resumed(broker: Broker) -> Iterator[None]:
     """Whatever a test does, it leaves the chunk consumers running, with no record left behind."""
     yield
     resume(broker.settings, broker.app, QUEUE_CHUNK)
-    _wait_for(lambda: count_waiting(broker.app, QUEUE_CHUNK) == 0, 60, "the chunk queue to empty")
+    wait_until(lambda: count_waiting(broker.app, QUEUE_CHUNK) == 0, 60, "the chunk queue to empty")
 
 
 @contextmanager
@@ -107,7 +108,7 @@ def _rabbitmq_chunk_worker(settings: Settings, state_dir: Path) -> Iterator[Brok
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     try:
         prefix = node.split("@")[0] + "@"
-        _wait_for(lambda: any(w.startswith(prefix) for w in workers_online(app)), 60, "the RabbitMQ chunk worker")
+        wait_until(lambda: any(w.startswith(prefix) for w in workers_online(app)), 60, "the RabbitMQ chunk worker")
         yield Broker("rabbitmq", rabbit, app, log)
     finally:
         proc.terminate()
@@ -121,13 +122,6 @@ def _rabbitmq_chunk_worker(settings: Settings, state_dir: Path) -> Iterator[Brok
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}"
-        time.sleep(0.2)
 
 
 def _publish_stale_files(app: Celery, n: int, serializer: str = "msgpack") -> list[str]:
@@ -179,10 +173,10 @@ def test_drain_under_load_moves_every_waiting_message_once(broker: Broker, tmp_p
     offset = broker.chunk_log.stat().st_size
     workers = _stop_chunk_consumers(broker)
     published = _publish_stale_files(app, 400)  # more than the worker gets through before the move begins
-    _wait_for(lambda: count_waiting(app, QUEUE_CHUNK) == len(published), 30, "400 waiting messages")
+    wait_until(lambda: count_waiting(app, QUEUE_CHUNK) == len(published), 30, "400 waiting messages")
     assert resume(broker.settings, app, QUEUE_CHUNK).resumed == workers
     # The worker is busy (running and prefetched tasks) when the drain begins.
-    _wait_for(lambda: count_waiting(app, QUEUE_CHUNK) < len(published), 30, "the worker to start consuming")
+    wait_until(lambda: count_waiting(app, QUEUE_CHUNK) < len(published), 30, "the worker to start consuming")
 
     progress: list[tuple[int, int]] = []
     report = drain(
@@ -198,7 +192,7 @@ def test_drain_under_load_moves_every_waiting_message_once(broker: Broker, tmp_p
     parked = [r.task_id for r in iter_records(backlog)]
     assert len(set(parked)) == len(parked) == report.moved
     # Everything the drain did not move ran before it finished (the prefetched messages included), once.
-    _wait_for(lambda: set(_succeeded(broker.chunk_log, offset)) | set(parked) >= set(published), 10, "the log")
+    wait_until(lambda: set(_succeeded(broker.chunk_log, offset)) | set(parked) >= set(published), 10, "the log")
     ran = _succeeded(broker.chunk_log, offset)
     assert ran and not set(ran) & set(parked) and set(ran) | set(parked) == set(published)
     assert set(ran.values()) == {1}
@@ -210,9 +204,9 @@ def test_drain_under_load_moves_every_waiting_message_once(broker: Broker, tmp_p
 
     sent = publish_backlog(app, backlog)
     assert sent.published == sent.records == report.moved
-    _wait_for(lambda: count_waiting(app, QUEUE_CHUNK) == report.moved, 30, "the backlog back in the queue")
+    wait_until(lambda: count_waiting(app, QUEUE_CHUNK) == report.moved, 30, "the backlog back in the queue")
     assert resume(broker.settings, app, QUEUE_CHUNK).resumed == workers
-    _wait_for(lambda: set(_succeeded(broker.chunk_log, offset)) >= set(published), 120, "every message to run")
+    wait_until(lambda: set(_succeeded(broker.chunk_log, offset)) >= set(published), 120, "every message to run")
     ran = _succeeded(broker.chunk_log, offset)
     assert set(ran) == set(published) and set(ran.values()) == {1}  # nothing lost, nothing run twice
     assert _chunk_consumers(broker) == set(workers) and _recorded(broker) == []
@@ -241,7 +235,7 @@ def test_purge_counts_then_deletes_only_when_confirmed(broker: Broker) -> None:
     app = broker.app
     _stop_chunk_consumers(broker)
     _publish_stale_files(app, 25)
-    _wait_for(lambda: count_waiting(app, QUEUE_CHUNK) == 25, 30, "25 waiting messages")
+    wait_until(lambda: count_waiting(app, QUEUE_CHUNK) == 25, 30, "25 waiting messages")
     with pytest.raises(DrainTimeoutError, match="25 messages waiting"):
         drain(broker.settings, app, QUEUE_CHUNK, timeout_s=1)  # it cannot empty with nobody consuming
 
@@ -268,7 +262,7 @@ def test_bad_backlog_files_are_refused_before_anything_is_published(broker: Brok
     app = broker.app
     _stop_chunk_consumers(broker)
     ids = _publish_stale_files(app, 2) + _publish_stale_files(app, 1, serializer="json")  # a text body too
-    _wait_for(lambda: count_waiting(app, QUEUE_CHUNK) == 3, 30, "3 waiting messages")
+    wait_until(lambda: count_waiting(app, QUEUE_CHUNK) == 3, 30, "3 waiting messages")
     good = tmp_path / "good.msgpack"
     assert drain(broker.settings, app, QUEUE_CHUNK, to=good).moved == 3
     assert [r.content_type for r in iter_records(good)] == ["application/x-msgpack"] * 2 + ["application/json"]
@@ -305,7 +299,7 @@ def test_bad_backlog_files_are_refused_before_anything_is_published(broker: Brok
     assert sent.published == 3 and count_waiting(app, QUEUE_CHUNK) == 3
     offset = broker.chunk_log.stat().st_size
     resume(broker.settings, app, QUEUE_CHUNK)
-    _wait_for(lambda: set(_succeeded(broker.chunk_log, offset)) == set(ids), 60, "the 3 messages to run")
+    wait_until(lambda: set(_succeeded(broker.chunk_log, offset)) == set(ids), 60, "the 3 messages to run")
 
 
 def _record_ends(data: bytes) -> list[int]:

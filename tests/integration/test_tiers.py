@@ -11,8 +11,7 @@ import json
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from ops import fleet
 from shared.celery_config import make_celery
 from shared.settings import Settings
 from tests.fake_llm import FakeLLMServer, Fault
-from tests.integration.conftest import RAGFLEET, ragfleet, running_fleet
+from tests.integration.conftest import RAGFLEET, ragfleet, running_fleet, wait_until
 from workers.tiers import TRIES_PER_HOST
 
 API_KEY = "sk-test-never-logged"
@@ -135,13 +134,6 @@ def _dead_letters(db: psycopg.Connection, repo: str) -> list[tuple[str, str, str
     ).fetchall()
 
 
-def _wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}"
-        time.sleep(0.2)
-
-
 @pytest.mark.parametrize("fault", ["http_500", "timeout"])
 def test_an_unavailable_host_is_retried_then_failed_over(
     llm_fleet: Settings, servers: dict[str, FakeLLMServer], db: psycopg.Connection, tmp_path: Path, fault: str
@@ -228,7 +220,7 @@ def test_a_rejected_request_fails_fast_with_the_servers_message(
         server.clear_faults()
     retried = ragfleet("enqueue", "spans", "--repo", "rejected", "--failed")
     assert "published 2 (enrich.7b 2)" in retried.stdout and "cleared 2 dead letters" in retried.stdout, retried.stdout
-    _wait_until(lambda: len(_enrichments(db, "rejected")) == 2, 60, "the retried spans' enrichments")
+    wait_until(lambda: len(_enrichments(db, "rejected")) == 2, 60, "the retried spans' enrichments")
     assert _dead_letters(db, "rejected") == []
 
 
@@ -249,7 +241,7 @@ def test_a_rate_limited_host_cools_down_for_every_worker(
     )
     try:
         app = make_celery(llm_fleet)
-        _wait_until(lambda: len(app.control.ping(timeout=1.0) or []) >= 6, 60, "the second 7b worker")
+        wait_until(lambda: len(app.control.ping(timeout=1.0) or []) >= 6, 60, "the second 7b worker")
         requests_before = len(host.requests)
         servers["7b-b"].set_latency(0.1)  # long enough for both workers to hold some (under the 1 s timeout)
         _index(_repo(tmp_path, "cooled-second", 12))
@@ -287,7 +279,7 @@ def test_escalation_ends_in_a_dead_letter_that_requeue_dead_brings_back(
     servers["api"].clear_faults()  # the operator fixed the api tier
     done = ragfleet("requeue-dead", "--tier", "api")
     assert done.returncode == 0 and "requeued 1 dead letters (enrich.api 1)" in done.stdout, done.stdout
-    _wait_until(lambda: "step_0" in _enrichments(db, "doomed"), 60, "the requeued span's enrichment")
+    wait_until(lambda: "step_0" in _enrichments(db, "doomed"), 60, "the requeued span's enrichment")
     assert _enrichments(db, "doomed")["step_0"] == ("api", "fake-api", 4)  # its history came along
     assert _dead_letters(db, "doomed") == []
     again = ragfleet("requeue-dead", "--tier", "api")
@@ -333,7 +325,7 @@ def test_enqueue_spans_re_enriches_stale_spans_and_pushes_spans_to_a_stronger_ti
         ).fetchone()
         return int(row[0]) if row else 0
 
-    _wait_until(lambda: current() == 2, 60, "the stale spans' new enrichments")
+    wait_until(lambda: current() == 2, 60, "the stale spans' new enrichments")
     assert len(servers["7b-a"].requests) + len(servers["7b-b"].requests) == calls + 2
     assert "selected 0 distinct spans" in ragfleet("enqueue", "spans", "--repo", "prompted", "--stale").stdout
 
@@ -341,7 +333,7 @@ def test_enqueue_spans_re_enriches_stale_spans_and_pushes_spans_to_a_stronger_ti
     assert "selected 0 distinct spans" in pushed.stdout  # the glob matches whole paths
     pushed = ragfleet("enqueue", "spans", "--repo", "prompted", "--path", "step[!0-9].p?", "--tier", "14b")
     assert "published 3 (enrich.14b 3)" in pushed.stdout, pushed.stdout
-    _wait_until(lambda: {t for t, _, _ in _enrichments(db, "prompted").values()} == {"14b"}, 60, "the 14b enrichments")
+    wait_until(lambda: {t for t, _, _ in _enrichments(db, "prompted").values()} == {"14b"}, 60, "the 14b enrichments")
     refused = ragfleet("enqueue", "spans", "--tier", "70b")
     assert refused.returncode != 0 and refused.stderr.startswith("error: --tier 70b: unknown tier")
 
@@ -359,9 +351,9 @@ def test_a_worker_killed_mid_call_loses_no_span(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    _wait_until(lambda: sum(len(s.requests) for s in hosts) > calls, 60, "a 7b request in flight")
+    wait_until(lambda: sum(len(s.requests) for s in hosts) > calls, 60, "a 7b request in flight")
     os.kill(fleet.running_workers(llm_fleet)["enrich.7b"], signal.SIGKILL)  # mid-call: no soft shutdown, no ack
-    _wait_until(lambda: "enrich.7b" not in fleet.running_workers(llm_fleet), 10, "the 7b worker to die")
+    wait_until(lambda: "enrich.7b" not in fleet.running_workers(llm_fleet), 10, "the 7b worker to die")
     for server in hosts:
         server.set_latency(0.0)
     fleet.start_workers(llm_fleet)  # the operator (or systemd) restarts it
