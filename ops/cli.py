@@ -592,6 +592,11 @@ def resume(queue: Annotated[str, typer.Argument(help="The queue a drain stopped.
         console.print(
             f"not answering (a worker that restarts consumes its queues again): {', '.join(report.unreachable)}"
         )
+    if report.gpu_held:
+        console.print(
+            f"left to back-pressure (GPU still too full or too hot; they resume when it recovers):"
+            f" {', '.join(report.gpu_held)}"
+        )
     if report.failed:
         raise RagfleetError(f"resume {queue}: failed on {pairs(report.failed)} (still recorded: run resume again)")
 

@@ -58,6 +58,7 @@ from ops.queues import count_waiting, queue_depths
 from ops.status import workers_online
 from shared.db import connect
 from shared.db.consumers import forget_paused, paused_workers, record_paused
+from shared.db.telemetry import held_by_gpu
 from shared.errors import BadInputError, RetryableError, StorageUnavailableError
 from shared.names import ALL_QUEUES, QUEUE_EMBED
 from shared.settings import Settings
@@ -132,11 +133,14 @@ class ResumeReport:
     """Recorded workers that did not answer (gone, or restarted: records dropped all the same)."""
     failed: dict[str, str] = field(default_factory=dict)
     """worker -> error it answered (records kept: run resume again)."""
+    gpu_held: tuple[str, ...] = ()
+    """Recorded workers whose GPU is still too full or too hot: not restarted now (records dropped);
+    each one's back-pressure restarts it when its GPU recovers."""
 
     @property
     def nothing_to_resume(self) -> bool:
         """No consumer of the queue was recorded as stopped."""
-        return not (self.resumed or self.unreachable or self.failed)
+        return not (self.resumed or self.unreachable or self.failed or self.gpu_held)
 
 
 @dataclass(frozen=True)
@@ -366,18 +370,26 @@ def resume(settings: Settings, app: Celery, queue: str, *, control_timeout_s: fl
     check_queue(queue)
     with connect(settings.require_database_url()) as conn:
         recorded = paused_workers(conn, queue)
+        # A hot GPU outranks the operator: adding its consumer back would overload it. Dropping the
+        # record lets the worker's own back-pressure restart it once the GPU recovers.
+        hot = held_by_gpu(conn, queue, recorded)
     if not recorded:
         return ResumeReport(queue)
-    replies = app.control.add_consumer(
-        queue, destination=recorded, reply=True, timeout=control_timeout_s, limit=len(recorded)
+    to_resume = [w for w in recorded if w not in hot]
+    replies = (
+        app.control.add_consumer(
+            queue, destination=to_resume, reply=True, timeout=control_timeout_s, limit=len(to_resume)
+        )
+        if to_resume
+        else []
     )
     answers = _answers(replies)
-    resumed = tuple(w for w in recorded if "ok" in answers.get(w, {}))
-    failed = {w: str(a.get("error", a)) for w, a in answers.items() if w in recorded and "ok" not in a}
-    unreachable = tuple(w for w in recorded if w not in answers)
+    resumed = tuple(w for w in to_resume if "ok" in answers.get(w, {}))
+    failed = {w: str(a.get("error", a)) for w, a in answers.items() if w in to_resume and "ok" not in a}
+    unreachable = tuple(w for w in to_resume if w not in answers)
     with connect(settings.require_database_url()) as conn:
-        forget_paused(conn, queue, [*resumed, *unreachable])
-    return ResumeReport(queue, resumed, unreachable, failed)
+        forget_paused(conn, queue, [*resumed, *unreachable, *hot])
+    return ResumeReport(queue, resumed, unreachable, failed, tuple(hot))
 
 
 def purge(app: Celery, queue: str, *, confirmed: bool) -> PurgeReport:

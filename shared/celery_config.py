@@ -41,7 +41,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": settings.broker.llm_prefetch_multiplier,
-        # SIGTERM: finish or hand back the running task instead of dropping it.
+        # SIGQUIT (cold shutdown): running tasks get this long, then go back to the queue. SIGTERM (warm)
+        # waits for them, and enrichments hand their span back early (workers/shutdown.py).
         "worker_soft_shutdown_timeout": 30.0,
         "worker_enable_soft_shutdown_on_idle": True,
         "worker_cancel_long_running_tasks_on_connection_loss": True,

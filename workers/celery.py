@@ -27,6 +27,7 @@ from shared.db.consumers import paused_workers, record_paused
 from shared.db.telemetry import WorkerEvent, prune_worker_events, record_worker_event
 from shared.redact import redact_text
 from shared.settings import load_settings
+from workers import shutdown
 from workers.context import WorkerContext, get_context, install_context
 from workers.gpu.backpressure import BackPressure, ConsumerGate
 from workers.gpu.nvml import start_nvml
@@ -45,6 +46,12 @@ import workers.tasks  # noqa: E402,F401  (registers the tasks on `app`)
 def _gpu_telemetry_on(sender: Any, **_: Any) -> None:
     """Sent once, in the main process, when the consumer is ready (`sender` is the consumer)."""
     start_gpu_telemetry(get_context(), app, sender.hostname, sorted(sender.app.amqp.queues.consume_from))
+
+
+@signals.worker_shutting_down.connect
+def _hand_back_on_stop(**_: Any) -> None:
+    """Sent in the main process when a warm shutdown (SIGTERM) begins: running enrichments hand their span back."""
+    shutdown.mark_stopping()
 
 
 @signals.worker_shutdown.connect

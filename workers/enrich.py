@@ -14,6 +14,7 @@ from shared.db.enrichments import EnrichmentRow, find_enrichment, upsert_enrichm
 from shared.db.failures import delete_dead_letters, record_attempt
 from shared.messages import Attempt, EmbedMessage, Enrichment, SpanMessage, StaticFacts
 from shared.names import STATIC_MODEL, STATIC_TIER
+from workers import shutdown
 from workers.chunking import Span
 from workers.context import WorkerContext
 from workers.gpu.telemetry import PeakWindow
@@ -55,6 +56,7 @@ def enrich_span(msg: SpanMessage, ctx: WorkerContext) -> EmbedMessage | Escalati
     run = TierRun(
         msg=msg, facts=facts, tiers=ctx.settings.tiers, backend_for=lambda host: ctx.backend(msg.tier, host),
         cooldowns=ctx.cooldowns, record=lambda attempt: _record(ctx, msg, attempt), load=ctx.host_load,
+        sleep=shutdown.pause, stopping=shutdown.stopping,
     )  # fmt: skip
     sampler = ctx.gpu_sampler  # a GPU-pinned worker: the GPU's framebuffer peak while the model ran
     with sampler.measure_peak() if sampler is not None else nullcontext(PeakWindow()) as window:

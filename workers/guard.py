@@ -7,7 +7,9 @@ Every task body runs inside `guarded()`:
 - RetryableError → Celery retry with jittered exponential backoff, then a dead letter;
 - PermanentError / EscalateError that reaches here / any unexpected exception →
   a dead-letter row holding the whole message, so `ragfleet requeue-dead` can
-  publish it again. The message is then acknowledged: it lives on in the row.
+  publish it again. The message is then acknowledged: it lives on in the row;
+- HandBack (the worker is stopping) → the message is rejected with requeue and goes to
+  another worker; a hand-back is not a delivery that counts towards the cap.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from celery import Task
+from celery.exceptions import Reject
 
 from shared.db.failures import DeadLetter, count_delivery, forget_delivery, record_attempt, upsert_dead_letter
 from shared.errors import RetryableError, StorageUnavailableError
 from shared.redact import redact_text
 from workers.context import WorkerContext
+from workers.shutdown import HandBack
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,10 @@ def guarded(
         return None
     try:
         result = body()
+    except HandBack as exc:
+        log.warning("%s %s: %s", stage, key, exc)
+        _forget(ctx, delivery_key)
+        raise Reject(str(exc), requeue=True) from exc
     except RetryableError as exc:
         if task.request.retries < MAX_RETRIES:
             _forget(ctx, delivery_key)

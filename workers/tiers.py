@@ -35,6 +35,7 @@ from workers.host_load import HostLoad
 from workers.llm import CompletionRequest, LLMBackend
 from workers.llm.prompt import build_request, estimate_tokens
 from workers.llm.validate import validate_completion
+from workers.shutdown import HandBack
 
 TRIES_PER_HOST = 2
 DEFAULT_COOLDOWN_S = 10.0
@@ -82,6 +83,8 @@ class TierRun:
     record: Callable[[Attempt], None]
     load: HostLoad = field(default_factory=HostLoad)
     sleep: Callable[[float], None] = time.sleep
+    stopping: Callable[[], bool] = lambda: False
+    """True once the worker is shutting down: no new call starts, the span is handed back (HandBack)."""
     attempts: list[Attempt] = field(default_factory=list)
 
     def run(self) -> Enriched | Escalate | Rejected:
@@ -115,6 +118,8 @@ class TierRun:
         backend = self.backend_for(host)
         error: tuple[str, str] | None = None
         for try_no in range(TRIES_PER_HOST):
+            if self.stopping():
+                raise HandBack(f"span {self.msg.content_hash} handed back: the worker is stopping")
             if self.cooldowns.remaining_s(host) > 0:
                 return error
             started = time.monotonic()

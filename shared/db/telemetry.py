@@ -8,6 +8,7 @@ the workers package.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
@@ -114,6 +115,16 @@ def latest_events(conn: psycopg.Connection, limit: int = 20) -> list[WorkerEvent
         "SELECT worker, queue, kind, reason, at FROM worker_events ORDER BY at DESC, id DESC LIMIT %s", (limit,)
     ).fetchall()
     return [WorkerEvent(worker, queue, kind, reason, at) for worker, queue, kind, reason, at in rows]
+
+
+def held_by_gpu(conn: psycopg.Connection, queue: str, workers: Sequence[str]) -> list[str]:
+    """Those of `workers` whose back-pressure holds `queue` stopped now: their latest event on it is a pause."""
+    rows = conn.execute(
+        "SELECT DISTINCT ON (worker) worker, kind FROM worker_events WHERE queue = %s AND worker = ANY(%s)"
+        " ORDER BY worker, at DESC, id DESC",
+        (queue, list(workers)),
+    ).fetchall()
+    return sorted(worker for worker, kind in rows if kind == "pause")
 
 
 def prune_worker_events(conn: psycopg.Connection, older_than_days: int) -> int:

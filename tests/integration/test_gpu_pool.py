@@ -250,6 +250,33 @@ def test_a_cooled_gpu_leaves_a_drained_queue_stopped_until_resume(
         app.control.add_consumer("enrich.7b", destination=[PAIR[1]])
 
 
+def test_resume_leaves_a_hot_gpu_to_its_back_pressure(
+    pair: dict[int, subprocess.Popen[bytes]], pool: Pool, app: Celery, fleet_settings: Settings, db: psycopg.Connection
+) -> None:
+    before = len(_events(db, PAIR[1]))
+    with connect(fleet_settings.require_database_url(), autocommit=True) as conn:
+        record_paused(conn, "enrich.7b", [PAIR[1]])  # `ragfleet drain enrich.7b` stopped it ...
+    app.control.cancel_consumer("enrich.7b", destination=[PAIR[1]], reply=True, timeout=3.0)
+    try:
+        pool.set(1, gpu_temp=92)  # ... and then its GPU ran hot
+        _until(lambda: len(_events(db, PAIR[1])) == before + 1, 30, f"{PAIR[1]}'s pause event", pool)
+        result = ragfleet("resume", "enrich.7b")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"left to back-pressure (GPU still too full or too hot; they resume when it recovers): {PAIR[1]}" in (
+            result.stdout
+        )
+        assert _consumes(app, PAIR[1]) is False  # the operator's resume did not overload the hot GPU
+        with connect(fleet_settings.require_database_url()) as conn:
+            assert paused_workers(conn, "enrich.7b") == []
+        pool.set(1, gpu_temp=60)
+        _until(lambda: _consumes(app, PAIR[1]) is True, 30, f"{PAIR[1]} consuming again once cool", pool)
+    finally:
+        pool.set(1, gpu_temp=42)
+        with connect(fleet_settings.require_database_url(), autocommit=True) as conn:
+            forget_paused(conn, "enrich.7b", [PAIR[1]])
+        app.control.add_consumer("enrich.7b", destination=[PAIR[1]])
+
+
 def test_all_starts_one_worker_per_gpu_and_stops_them_on_sigterm(pool: Pool, app: Celery) -> None:
     parent = _start(pool, "all", "--queues", "enrich.14b", "--all", "--loglevel", "WARNING")
     children: list[int] = []

@@ -20,6 +20,7 @@ import pytest
 import redis
 
 from ops import fleet
+from ops.queues import count_waiting
 from shared.celery_config import make_celery
 from shared.settings import Settings
 from tests.fake_llm import FakeLLMServer, Fault
@@ -365,6 +366,35 @@ def test_a_worker_killed_mid_call_loses_no_span(
         "SELECT count(*) FROM spans s WHERE s.repo = 'killed' AND NOT EXISTS"
         " (SELECT 1 FROM embeddings e WHERE e.content_hash = s.content_hash)"
     ).fetchone() == (0,)
+
+
+def test_sigterm_mid_call_hands_the_running_span_back(
+    llm_fleet: Settings, servers: dict[str, FakeLLMServer], db: psycopg.Connection, tmp_path: Path
+) -> None:
+    hosts = [servers["7b-a"], servers["7b-b"]]
+    for server in hosts:
+        server.set_latency(30.0)  # every call times out (1 s): without a hand-back the span would escalate to 14b
+    calls = sum(len(s.requests) for s in hosts)
+    app = make_celery(llm_fleet)
+    indexing = subprocess.Popen(
+        [RAGFLEET, "index", str(_repo(tmp_path, "rolled", 1)), "--timeout", "240"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    wait_until(lambda: sum(len(s.requests) for s in hosts) > calls, 60, "a 7b request in flight")
+    pid = fleet.running_workers(llm_fleet)["enrich.7b"]
+    os.kill(pid, signal.SIGTERM)  # a rolling restart: the call in flight ends, no other starts
+    wait_until(lambda: "enrich.7b" not in fleet.running_workers(llm_fleet), 30, "the 7b worker to stop")
+    assert _enrichments(db, "rolled") == {}  # it did not finish the span ...
+    assert count_waiting(app, "enrich.7b") == 1  # ... it handed the message back, at once
+    for server in hosts:
+        server.set_latency(0.0)
+    fleet.start_workers(llm_fleet)
+    output, _ = indexing.communicate(timeout=300)
+    assert indexing.returncode == 0, output
+    assert _enrichments(db, "rolled") == {"step_0": ("7b", "fake-7b", 1)}
+    assert _dead_letters(db, "rolled") == []
 
 
 def test_a_repo_against_faulty_tiers_ends_with_every_span_enriched_or_dead_lettered(

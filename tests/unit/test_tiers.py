@@ -13,6 +13,7 @@ from shared.messages import Attempt, Complexity, SpanMessage, StaticFacts
 from shared.settings import TierSettings, TiersSettings
 from workers.cooldown import LocalCooldowns
 from workers.llm.base import Completion, CompletionRequest
+from workers.shutdown import HandBack
 from workers.tiers import Enriched, Escalate, Rejected, TierRun
 
 GOOD = json.dumps({"summary": "Adds.", "inputs": ["a"], "outputs": [], "side_effects": [], "pitfalls": [],
@@ -62,6 +63,7 @@ def _run(
     tiers: TiersSettings | None = None,
     msg: SpanMessage | None = None,
     sleep: Callable[[float], None] | None = None,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> tuple[TierRun, object]:
     recorded: list[Attempt] = []
     sleeps: list[float] = []
@@ -77,6 +79,7 @@ def _run(
         cooldowns=LocalCooldowns(),
         record=recorded.append,
         sleep=sleep or sleeps.append,
+        stopping=stopping,
     )
     return run, run.run()
 
@@ -101,6 +104,20 @@ def test_unavailable_host_is_retried_then_failed_over() -> None:
     assert isinstance(outcome, Enriched) and outcome.host == other
     assert [(a.host, a.error_class) for a in run.attempts] == [
         (first, "BackendUnavailableError"), (first, "BackendUnavailableError"), (other, "")]  # fmt: skip
+
+
+def test_a_stopping_worker_finishes_its_call_then_hands_the_span_back() -> None:
+    first = _first_host()
+    calls: list[str] = []
+
+    class Failing(ScriptedBackend):
+        def complete(self, request: CompletionRequest) -> Completion:
+            calls.append(self.host)
+            raise BackendUnavailableError("timed out")
+
+    with pytest.raises(HandBack, match="worker is stopping"):
+        _run({first: Failing(first, [])}, stopping=lambda: len(calls) >= 1)
+    assert calls == [first]  # the call in flight ended; no retry, no other host, no escalation
 
 
 def test_rate_limited_host_cools_down_and_the_next_serves() -> None:
