@@ -10,6 +10,7 @@ newest row of the Postgres history taken within `telemetry.redis_ttl_s`, and say
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from celery import Celery
 from ops.queues import queue_depths
 from shared.db import connect
 from shared.db.accounting import dead_letter_counts, tier_accounting
+from shared.db.consumers import drained_queues
 from shared.db.stats import table_counts, tier_distribution
 from shared.db.telemetry import latest_events
 from shared.redact import redact_url
@@ -52,20 +54,84 @@ def workers_online(app: Celery, timeout_s: float = 1.0) -> dict[str, list[str]]:
     return {name: sorted(q["name"] for q in queues) for name, queues in replies.items()}
 
 
+@dataclass(frozen=True)
+class WorkerReplies:
+    """What the workers answered to Celery's `inspect` (each: worker name -> its reply)."""
+
+    queues: dict[str, list[str]]
+    stats: dict[str, dict[str, Any]]
+    active: dict[str, list[Any]]
+
+
+def inspect_workers(app: Celery, timeout_s: float = 1.0) -> WorkerReplies:
+    """Queues, stats and active tasks of every worker that answers, asked at once (one timeout, not three)."""
+    calls = {"active_queues": None, "stats": None, "active": None}
+    with ThreadPoolExecutor(len(calls)) as pool:
+        futures = {name: pool.submit(getattr(app.control.inspect(timeout=timeout_s), name)) for name in calls}
+        replies = {name: future.result() or {} for name, future in futures.items()}
+    return WorkerReplies(
+        queues={name: sorted(q["name"] for q in queues) for name, queues in replies["active_queues"].items()},
+        stats=replies["stats"],
+        active=replies["active"],
+    )
+
+
+def worker_rows(
+    replies: WorkerReplies,
+    gpu_samples: list[dict[str, Any]],
+    pressure: list[dict[str, Any]],
+    drained: dict[str, list[str]],
+) -> dict[str, dict[str, Any]]:
+    """worker -> host, tiers (or stages), GPU, pool, concurrency, active tasks, the queues it consumes, and
+    why it is paused where it is: `gpu` (its back-pressure) or `drain` (an operator's drain) per queue."""
+    gpus = {g["worker"]: {"index": g["gpu_index"], "uuid": g["gpu_uuid"]} for g in gpu_samples if g.get("worker")}
+    paused: dict[str, dict[str, str]] = {}
+    for b in pressure:
+        if b["state"] == "paused":
+            paused.setdefault(b["worker"], {})[b["queue"]] = "gpu"
+    for worker, queues in drained.items():
+        for queue in queues:
+            paused.setdefault(worker, {}).setdefault(queue, "drain")
+    rows = {}
+    for name in sorted(set(replies.queues) | set(replies.stats)):
+        queues = replies.queues.get(name, [])
+        pool = replies.stats.get(name, {}).get("pool", {})
+        rows[name] = {
+            "host": name.partition("@")[2],
+            "tiers": sorted({q.partition(".")[2] or q for q in [*queues, *paused.get(name, {})]}),
+            "gpu": gpus.get(name),
+            "pool": _pool_name(str(pool.get("implementation", ""))),
+            "concurrency": pool.get("max-concurrency"),
+            "active": len(replies.active.get(name, [])),
+            "queues": queues,
+            "paused": paused.get(name, {}),
+        }
+    return rows
+
+
+def _pool_name(implementation: str) -> str | None:
+    """`celery.concurrency.thread:TaskPool` -> `threads` (the name `--pool` takes)."""
+    module = implementation.partition(":")[0].rpartition(".")[2]
+    return {"thread": "threads", "prefork": "prefork", "solo": "solo", "eventlet": "eventlet", "gevent": "gevent"}.get(
+        module, module or None
+    )
+
+
 def gather(settings: Settings, app: Celery) -> dict[str, Any]:
     """Everything `status` shows, as plain data (the `--json` output)."""
-    workers = workers_online(app)
+    replies = inspect_workers(app)
     with connect(settings.require_database_url()) as conn:
         counts = table_counts(conn)
         tiers = tier_distribution(conn)
         accounting = tier_accounting(conn)
         dead = dead_letter_counts(conn)
-        gpus = gpu_status(settings, conn, workers)
+        gpus = gpu_status(settings, conn, replies.queues)
+        drained = drained_queues(conn)
     return {
         "broker": redact_url(settings.require_broker_url()),
         "database": redact_url(settings.require_database_url()),
         "queues": {name: asdict(depth) for name, depth in queue_depths(app).items()},
-        "workers": workers,
+        "workers": worker_rows(replies, gpus["latest"], gpus["back_pressure"], drained),
         "counts": counts,
         "start_tiers": tiers,
         "tiers": accounting,

@@ -39,14 +39,19 @@ def _queues(queues: dict[str, dict[str, Any]], rates: dict[str, float] | None) -
     return table
 
 
-def _workers(workers: dict[str, list[str]]) -> RenderableType:
+def _workers(workers: dict[str, dict[str, Any]]) -> RenderableType:
     if not workers:
         return Text("no workers online")
     table = Table(title="workers online")
-    table.add_column("worker")
-    table.add_column("queues")
-    for name, consumed in sorted(workers.items()):
-        table.add_row(name, ", ".join(consumed))
+    for column in ("worker", "host", "tier", "gpu", "pool", "active", "queues", "paused"):
+        table.add_column(column, justify="right" if column == "active" else "left")
+    for name, w in sorted(workers.items()):
+        gpu = "-" if w["gpu"] is None else f"{w['gpu']['index']} {w['gpu']['uuid']}"
+        pool = f"{w['pool'] or '-'} ×{w['concurrency']}" if w["concurrency"] else (w["pool"] or "-")
+        paused = ", ".join(f"{queue} ({why})" for queue, why in w["paused"].items()) or "no"
+        table.add_row(
+            name, w["host"], ", ".join(w["tiers"]), gpu, pool, str(w["active"]), ", ".join(w["queues"]) or "-", paused
+        )
     return table
 
 

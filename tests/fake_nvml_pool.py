@@ -13,10 +13,16 @@ Keys ending in `_mib` set the FakeGpu field without the suffix, in MiB; any othe
 field (gpu_util, memory_util, gpu_temp, memory_temp, power_mw, throttle_reasons, ...). Write the file
 atomically (write a temporary file, then rename it): a file caught half-written keeps the last state.
 With no FAKE_NVML_STATE, NVML starts and finds no GPU.
+
+From a shell (the README's small-fleet walk-through):
+
+    python -m tests.fake_nvml_pool STATE.json --gpus 2          # two idle 80 GiB GPUs
+    python -m tests.fake_nvml_pool STATE.json --set 1 gpu_temp=91 memory_used_mib=80400
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from pathlib import Path
@@ -63,3 +69,38 @@ def __getattr__(name: str) -> Any:
     if name.startswith("nvml") and callable(value) and not isinstance(value, type):
         _refresh()
     return value
+
+
+def _new_pool(count: int) -> list[dict[str, Any]]:
+    return [
+        {"uuid": f"GPU-fa4e0000-0000-4000-8000-{i:012d}", "name": f"NVIDIA Fake H100 {i}", "memory_total_mib": 81920,
+         "memory_used_mib": 4096, "gpu_util": 0, "gpu_temp": 41 + i, "memory_temp": 45, "power_mw": 150_000}
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.fake_nvml_pool", description="Create or change a fake GPU pool."
+    )
+    parser.add_argument("state", type=Path, help="the JSON file FAKE_NVML_STATE names")
+    parser.add_argument("--gpus", type=int, help="write a new pool of this many idle GPUs")
+    parser.add_argument("--set", nargs="+", metavar=("INDEX", "KEY=VALUE"), help="change one GPU's readings")
+    args = parser.parse_args(argv)
+    if args.gpus is not None:
+        write_state(args.state, _new_pool(args.gpus))
+    if args.set:
+        gpus = json.loads(args.state.read_text())["gpus"]
+        index, *pairs = args.set
+        for pair in pairs:
+            key, _, value = pair.partition("=")
+            gpus[int(index)][key] = json.loads(value)
+        write_state(args.state, gpus)
+    for i, gpu in enumerate(json.loads(args.state.read_text())["gpus"]):
+        used, total = gpu.get("memory_used_mib"), gpu["memory_total_mib"]
+        print(f"GPU {i} {gpu['uuid']}: {used}/{total} MiB, {gpu.get('gpu_temp')} °C")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -26,6 +26,14 @@ def paused_workers(conn: psycopg.Connection, queue: str) -> list[str]:
     return [str(row[0]) for row in rows]
 
 
+def drained_queues(conn: psycopg.Connection) -> dict[str, list[str]]:
+    """worker -> the queues a drain stopped on it."""
+    drained: dict[str, list[str]] = {}
+    for queue, worker in conn.execute("SELECT queue, worker FROM paused_consumers ORDER BY worker, queue"):
+        drained.setdefault(str(worker), []).append(str(queue))
+    return drained
+
+
 def forget_paused(conn: psycopg.Connection, queue: str, workers: Iterable[str]) -> int:
     """Drop these workers' records for `queue`; returns how many rows went."""
     names = list(workers)

@@ -205,7 +205,13 @@ def test_a_full_gpu_pauses_its_worker_until_vram_falls(
 
     result = ragfleet("status", "--json")
     assert result.returncode == 0, result.stderr
-    gpus = json.loads(result.stdout)["gpus"]
+    status = json.loads(result.stdout)
+    gpus = status["gpus"]
+    workers = status["workers"]
+    assert workers[PAIR[1]]["gpu"] == {"index": 1, "uuid": UUIDS[1]} and workers[PAIR[1]]["tiers"] == ["7b"]
+    assert workers[PAIR[1]]["paused"] == {"enrich.7b": "gpu"} and workers[PAIR[1]]["queues"] == []
+    assert workers[PAIR[0]]["paused"] == {} and workers[PAIR[0]]["queues"] == ["enrich.7b"]
+    assert workers[PAIR[0]]["pool"] == "threads" and workers[PAIR[0]]["host"] == HOST
     assert gpus["source"] == "redis"
     latest = {g["gpu_uuid"]: g for g in gpus["latest"] if g["gpu_uuid"] in UUIDS}
     assert set(latest) == set(UUIDS)
