@@ -16,6 +16,9 @@ drain QUEUE --to FILE
    A prefetched message is not handed back by a cancel: the worker runs it, which is why this wait
    exists. On timeout nothing is moved, the consumers stay stopped (and recorded), and running drain
    again continues from there (it also waits for workers an earlier, interrupted drain stopped).
+   Every poll also stops and records any worker that consumes QUEUE by then: one started during the
+   drain, or one whose GPU cooled and whose back-pressure added its consumer back in the instant
+   before step 1 was recorded (its own check of `paused_consumers` came too early to see it).
 4. "before": the messages waiting then (passive declare).
 5. Move exactly that many, oldest first: `basic_get` without auto-ack, append to FILE.partial, flush
    and fsync the batch, and only then acknowledge its messages. A crash never loses a message: an
@@ -192,14 +195,15 @@ def drain(
         recorded = paused_workers(conn, queue)
     stop_consumers(app, queue, consumers, timeout_s=control_timeout_s)
     # Workers stopped by an earlier, interrupted drain may still be finishing tasks of this queue.
-    watched = sorted(set(consumers) | (set(recorded) & set(online)))
+    stopped = set(consumers)
     held = wait_until_idle(
         app,
         queue,
-        watched,
+        stopped | (set(recorded) & set(online)),
         deadline=started + timeout_s,
         control_timeout_s=control_timeout_s,
         settle_s=_settle_s(settings, queue),
+        latecomers=_collecting(stopped, settings, app, queue, control_timeout_s),
     )
     waited = time.monotonic() - started
     before = count_waiting(app, queue)
@@ -207,7 +211,9 @@ def drain(
         on_progress(0, before)
     moved = move_to_backlog(app, queue, to, limit=before, on_progress=on_progress)
     remaining = count_waiting(app, queue)
-    return DrainReport(queue, consumers, before, moved, remaining, to, in_flight=held, waited_s=round(waited, 1))
+    return DrainReport(
+        queue, tuple(sorted(stopped)), before, moved, remaining, to, in_flight=held, waited_s=round(waited, 1)
+    )
 
 
 def _drain_until_empty(
@@ -232,16 +238,18 @@ def _drain_until_empty(
         record_paused(conn, queue, consumers)
     stop_consumers(app, queue, consumers, timeout_s=control_timeout_s)
     # A message published between the check and the cancel may have been taken: let it finish.
+    stopped = set(consumers)
     wait_until_idle(
         app,
         queue,
-        consumers,
+        set(stopped),
         deadline=max(deadline, time.monotonic() + 30),
         control_timeout_s=control_timeout_s,
         settle_s=_settle_s(settings, queue),
+        latecomers=_collecting(stopped, settings, app, queue, control_timeout_s),
     )
     waited = round(time.monotonic() - started, 1)
-    return DrainReport(queue, consumers, before, remaining=count_waiting(app, queue), waited_s=waited)
+    return DrainReport(queue, tuple(sorted(stopped)), before, remaining=count_waiting(app, queue), waited_s=waited)
 
 
 def stop_consumers(app: Celery, queue: str, workers: Iterable[str], *, timeout_s: float) -> None:
@@ -262,18 +270,22 @@ def stop_consumers(app: Celery, queue: str, workers: Iterable[str], *, timeout_s
 def wait_until_idle(
     app: Celery,
     queue: str,
-    workers: Iterable[str],
+    workers: set[str],
     *,
     deadline: float,
     control_timeout_s: float,
     settle_s: float = 0.0,
+    latecomers: Callable[[], set[str]] | None = None,
 ) -> InFlight:
     """Poll until the workers hold nothing from the queue, and at least `settle_s` has passed; returns what
-    they held when the wait began. DrainTimeoutError at the deadline."""
-    names = list(workers)
+    they held when the wait began. `latecomers()`, called on each poll, stops consumers that appeared since
+    (they join `workers`, which the caller sees). DrainTimeoutError at the deadline."""
     settled_at = time.monotonic() + settle_s
     first: InFlight | None = None
     while True:
+        if latecomers is not None:
+            workers |= latecomers()
+        names = sorted(workers)
         held = in_flight(app, queue, names, timeout_s=control_timeout_s)
         first = first or held
         if held.idle and time.monotonic() >= settled_at:
@@ -285,6 +297,31 @@ def wait_until_idle(
                 f"after broker.visibility_timeout_s)"
             )
         time.sleep(POLL_S)
+
+
+def stop_latecomers(settings: Settings, app: Celery, queue: str, *, control_timeout_s: float) -> set[str]:
+    """Stop and record whoever consumes `queue` now: a worker started during the drain, or one whose GPU
+    cooled and whose back-pressure added its consumer back just before the drain was recorded."""
+    online = workers_online(app, timeout_s=control_timeout_s)
+    consuming = sorted(w for w, queues in online.items() if queue in queues)
+    if consuming:
+        with connect(settings.require_database_url()) as conn:
+            record_paused(conn, queue, consuming)
+        stop_consumers(app, queue, consuming, timeout_s=control_timeout_s)
+    return set(consuming)
+
+
+def _collecting(
+    stopped: set[str], settings: Settings, app: Celery, queue: str, control_timeout_s: float
+) -> Callable[[], set[str]]:
+    """`stop_latecomers` that also adds what it stops to `stopped` (the drain's report)."""
+
+    def latecomers() -> set[str]:
+        found = stop_latecomers(settings, app, queue, control_timeout_s=control_timeout_s)
+        stopped.update(found)
+        return found
+
+    return latecomers
 
 
 def _settle_s(settings: Settings, queue: str) -> float:

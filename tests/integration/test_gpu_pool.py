@@ -25,7 +25,7 @@ import pytest
 import redis
 from celery import Celery
 
-from ops.drain import resume
+from ops.drain import resume, stop_latecomers
 from ops.metrics import FleetCollector
 from shared.celery_config import make_celery
 from shared.db import connect
@@ -281,6 +281,20 @@ def test_resume_leaves_a_hot_gpu_to_its_back_pressure(
         with connect(fleet_settings.require_database_url(), autocommit=True) as conn:
             forget_paused(conn, "enrich.7b", [PAIR[1]])
         app.control.add_consumer("enrich.7b", destination=[PAIR[1]])
+
+
+def test_a_drain_stops_and_records_whoever_consumes_the_queue_by_now(
+    pair: dict[int, subprocess.Popen[bytes]], app: Celery, fleet_settings: Settings
+) -> None:
+    try:  # what a drain runs on each poll, so a consumer that appears while it waits is stopped too
+        stopped = stop_latecomers(fleet_settings, app, "enrich.7b", control_timeout_s=2.0)
+        assert set(PAIR) <= stopped
+        assert _consumes(app, PAIR[0]) is False and _consumes(app, PAIR[1]) is False
+        with connect(fleet_settings.require_database_url()) as conn:
+            assert stopped == set(paused_workers(conn, "enrich.7b"))
+    finally:
+        report = resume(fleet_settings, app, "enrich.7b")
+    assert set(PAIR) <= set(report.resumed) and _consumes(app, PAIR[1]) is True
 
 
 def test_all_starts_one_worker_per_gpu_and_stops_them_on_sigterm(pool: Pool, app: Celery) -> None:
