@@ -46,6 +46,14 @@ class Symbol:
     header_line: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class PartialSpans:
+    """What a chunker returns when part of a file had to be windowed: the spans and the reason."""
+
+    spans: list[Span]
+    reason: str
+
+
 class ChunkError(Exception):
     """Content a structural chunker cannot take; its message is the file's fallback reason."""
 
