@@ -91,13 +91,25 @@ def test_standard_library(module_name: str, window_lines: int) -> None:
 @pytest.mark.parametrize("path", SAMPLES + NPM[:3], ids=lambda p: p.name)
 def test_a_split_symbol_keeps_its_name_and_starts_each_part_with_its_header(path: Path) -> None:
     text = _read(path)
+    lines = split_lines(text)
     # (kind, name): a Rust struct and its impl share a name.
     whole = {(s.kind, s.name): s for s in chunk_text(str(path), text).spans}
+    # Where a symbol fits only without its comment block, the comment is a span of its own.
+    comment_start = {
+        s.name.removeprefix("comment above "): s.start_line
+        for s in chunk_text(str(path), text).spans
+        if s.name.startswith("comment above ")
+    }
+    small = chunk_text(str(path), text, window_lines=4, overlap_lines=1).spans
     parts: dict[tuple[str, str], list[tuple[int, Span]]] = {}
-    for span in chunk_text(str(path), text, window_lines=4, overlap_lines=1).spans:
+    extents: dict[str, tuple[int, int]] = {}  # every symbol's lines, its parts joined
+    for span in small:
         match = _PART.fullmatch(span.name)
         if match:
             parts.setdefault((span.kind, match.group(1)), []).append((int(match.group(2)), span))
+        name = match.group(1) if match else span.name
+        first, _ = extents.get(name, (span.start_line, span.end_line))
+        extents[name] = (first, span.end_line)
     assert parts
     for key, numbered in parts.items():
         symbol = whole.get(key)
@@ -105,9 +117,30 @@ def test_a_split_symbol_keeps_its_name_and_starts_each_part_with_its_header(path
             continue
         assert [number for number, _ in numbered] == list(range(1, len(numbered) + 1))
         pieces = [piece for _, piece in numbered]
-        assert pieces[0].start_line == symbol.start_line and pieces[-1].end_line == symbol.end_line
+        assert pieces[0].start_line in (symbol.start_line, comment_start.get(key[1])), key
+        assert pieces[-1].end_line <= symbol.end_line
         for before, after in zip(pieces, pieces[1:], strict=False):
-            assert before.start_line < after.start_line <= before.end_line + 1
+            assert before.start_line < after.start_line
+        # A class-like's parts break only between its members (which have spans of their own), never
+        # inside one, and with them cover it.
+        # (A member that fits only without its comment block has that comment as a span of its own.)
+        members = [
+            extent for name, extent in extents.items() if name.startswith((f"{key[1]}.", f"comment above {key[1]}."))
+        ]
+        for piece in pieces:
+            for first, last in members:
+                assert (
+                    last < piece.start_line
+                    or first > piece.end_line
+                    or piece.start_line <= first <= last <= (piece.end_line)
+                ), (piece.name, (first, last))
+        covered = {
+            n
+            for first, last in [*members, *((p.start_line, p.end_line) for p in pieces)]
+            for n in range(first, last + 1)
+        }
+        rest = range(symbol.start_line, symbol.end_line + 1)
+        assert all(n in covered or _PUNCTUATION.match(lines[n - 1]) for n in rest), key
 
 
 BROKEN = {

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -30,8 +31,9 @@ FIXTURES = Path(__file__).parent.parent / "fixtures"
 OUTLINE = FIXTURES / "acorn_outline.cjs"
 SOURCES = sorted(p for p in (FIXTURES / "npm").rglob("*") if p.suffix in (".js", ".cjs", ".mjs"))
 DEFINITION_KINDS = frozenset({"function", "method", "class"})
-# (type, name, ranges, top): see acorn_outline.cjs.
-Definition = tuple[str, str, list[list[int]], bool]
+PUNCTUATION = re.compile(r"^[\s{}\[\](),;:.\-]*$")
+# (type, name, ranges, top, nested): see acorn_outline.cjs.
+Definition = tuple[str, str, list[list[int]], bool, bool]
 
 
 def acorn_outline(paths: list[Path]) -> dict[str, list[Definition]]:
@@ -68,6 +70,12 @@ def symbol_ranges(result: ChunkResult) -> dict[tuple[str, int], tuple[str, int, 
         start = open_parts[name][1] if part else span.start_line
         if not part or part.split("/")[0] == part.split("/")[1].rstrip(")"):
             ranges[(name, start)] = (span.kind, start, span.end_line)
+    # A class's parts leave out a method too big for one: the class runs on to its last member's end.
+    for (name, start), (kind, _, end) in ranges.items():
+        if name not in open_parts or kind != "class":
+            continue
+        members = [last for (other, _), (_, _, last) in ranges.items() if other.startswith(name + ".")]
+        ranges[(name, start)] = (kind, start, max([end, *members]))
     return ranges
 
 
@@ -80,11 +88,17 @@ def only_comments(lines: list[str], first: int, last: int) -> bool:
     return all(lines[n - 1].lstrip().startswith(("//", "/*", "*")) for n in range(first, last + 1))
 
 
+def ends_alike(lines: list[str], ours: int, theirs: int) -> bool:
+    """Same last line, or ours stops before a run of closing brackets (a split class's `}` is no span)."""
+    return ours == theirs or (ours < theirs and all(PUNCTUATION.match(line) for line in lines[ours:theirs]))
+
+
 def matches(lines: list[str], ours: tuple[str, int, int], name: str, definition: Definition) -> bool:
     _, start, end = ours
-    _, theirs, ranges, _ = definition
+    _, theirs, ranges, _, _ = definition
     return same_name(name, theirs) and any(
-        last == end and start <= first and only_comments(lines, start, first - 1) for first, last in ranges
+        ends_alike(lines, end, last) and start <= first and only_comments(lines, start, first - 1)
+        for first, last in ranges
     )
 
 

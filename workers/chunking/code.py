@@ -21,7 +21,7 @@ from pathlib import PurePosixPath
 from tree_sitter import Tree
 
 from workers.chunking.base import ChunkError, PartialSpans, Span, Symbol, is_blank, make_span, trim_blank_edges
-from workers.chunking.parts import Limits, code_spans, is_punctuation, pack_ranges, symbol_spans
+from workers.chunking.parts import Limits, code_spans, is_punctuation, pack_ranges, spans_of_symbols
 from workers.chunking.rules import RULES, Rules
 from workers.chunking.symbols import find_clean_symbols, find_symbols
 from workers.chunking.treesitter import first_error_line, parse, source_of
@@ -107,7 +107,7 @@ def damaged_runs(damaged: list[tuple[int, int]], symbols: list[Symbol]) -> list[
 
 
 def _spans(lines: list[str], symbols: list[Symbol], damaged: list[tuple[int, int]], limits: Limits) -> list[Span]:
-    spans = [span for symbol in symbols for span in symbol_spans(lines, symbol, limits)]
+    spans = spans_of_symbols(lines, symbols, limits)
     spans.extend(_damaged_windows(lines, damaged, limits))
     spans.extend(code_spans(lines, [*((s.start_line, s.end_line) for s in symbols), *damaged], limits))
     return spans

@@ -335,9 +335,8 @@ def find_clean_symbols(root: Node, rules: Rules) -> tuple[list[Symbol], list[tup
                 continue
             method = definition.kind == "function" and owner_kind not in ("", "module")
             name = f"{owner}.{definition.name}" if owner else definition.name
-            symbols.append(
-                Symbol("method" if method else definition.kind, name, start, end, line_of(definition.header))
-            )
+            kind = "method" if method else definition.kind
+            symbols.append(Symbol(kind, name, start, end, line_of(definition.header), line_of(definition.outer)))
             if definition.is_class_like:
                 qualifier = f"{owner}.{definition.qualifier}" if owner else definition.qualifier
                 stack.append((definition.inner, qualifier, definition.kind))
