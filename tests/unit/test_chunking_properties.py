@@ -3,7 +3,8 @@ npm packages), the hand-written samples of each language, and awkward content.
 
 * spans are sorted, named (one line, not empty) and within the file;
 * a span holds exactly its lines, or, as a later part of a split symbol, its header line and then
-  its lines; no span is over the line limit, nor over the token limit unless it is one line;
+  its lines; a line too long for the token limit is cut into pieces (`NAME (chars A-B)`) that put
+  together are what the span would have held; no span is over the line limit or the token limit;
 * every line is in some span except blank lines and lines of nothing but brackets (a closing `}`
   between definitions);
 * bad content (a syntax error, text that is not UTF-8) falls back to windows with a reason and
@@ -36,6 +37,7 @@ STDLIB = [
     "email.message",
 ]
 _PART = re.compile(r"(.+) \(part (\d+)/(\d+)\)")
+_CHARS = re.compile(r"(.+) \(chars (\d+)-(\d+)\)")
 _PUNCTUATION = re.compile(r"^[\s{}\[\](),;:.\-]*$")
 
 
@@ -45,22 +47,33 @@ def check(path: str, text: str, result: ChunkResult, *, window_lines: int = 60, 
     lines = split_lines(text.removeprefix("\ufeff"))
     assert result.spans == sorted(result.spans, key=lambda s: (s.start_line, s.end_line))
     covered: set[int] = set()
+    # A long line's pieces, put back together: (name, start line, end line) -> contents in order.
+    pieces: dict[tuple[str, int, int], list[str]] = {}
+    wholes: list[tuple[str, int, int, str]] = []
     for span in result.spans:
         assert span.name.strip() and "\n" not in span.name, span
         assert 1 <= span.start_line <= span.end_line <= len(lines), span
         assert span.end_line - span.start_line + 1 <= window_lines, span.name
-        if span.end_line > span.start_line:
-            assert math.ceil(len(span.content) / 4) <= max_tokens, span.name
-        body = "\n".join(lines[span.start_line - 1 : span.end_line])
-        part = _PART.fullmatch(span.name)
-        if span.content != body:
-            # A later part: the symbol's header line, from before the part, then the part's lines.
-            assert part is not None and int(part.group(2)) > 1, span.name
-            header, _, rest = span.content.partition("\n")
-            assert rest == body and header in lines[: span.start_line - 1], span.name
+        assert math.ceil(len(span.content) / 4) <= max_tokens, span.name
+        chars = _CHARS.fullmatch(span.name)
+        if chars is None:
+            wholes.append((span.name, span.start_line, span.end_line, span.content))
+        else:
+            assert span.start_line == span.end_line, span.name
+            assert int(chars.group(3)) - int(chars.group(2)) + 1 == len(span.content), span.name
+            pieces.setdefault((chars.group(1), span.start_line, span.end_line), []).append(span.content)
         covered.update(range(span.start_line, span.end_line + 1))
         figures = measure_complexity(span, result.language)
         assert figures.lines == span.end_line - span.start_line + 1
+    wholes.extend((name, start, end, "".join(parts)) for (name, start, end), parts in pieces.items())
+    for name, start, end, content in wholes:
+        body = "\n".join(lines[start - 1 : end])
+        if content != body:
+            # A later part: the symbol's header line, from before the part, then the part's lines.
+            part = _PART.fullmatch(name)
+            assert part is not None and int(part.group(2)) > 1, name
+            header, _, rest = content.partition("\n")
+            assert rest == body and header in lines[: start - 1], name
     uncovered = [n for n, line in enumerate(lines, 1) if n not in covered and not _PUNCTUATION.match(line)]
     assert not uncovered, f"{path}: lines {uncovered[:10]} are in no span"
 
@@ -265,11 +278,18 @@ def test_long_lines_split_by_tokens() -> None:
     parts = [s for s in result.spans if s.name.startswith("f (part ")]
     assert len(parts) > 3
     assert all(p.content.startswith("func f() {") for p in parts)
-    # One line over the limit cannot be split: it stays one span.
-    assert [(s.kind, s.start_line, s.end_line) for s in result.spans if s.kind == "code"] == [
-        ("code", 1, 1),
-        ("code", 16, 16),
+    # One line over the limit is cut into pieces of characters, each within it (800 characters).
+    long_line = [s for s in result.spans if s.start_line == 16]
+    assert [s.name for s in long_line] == [
+        "module code 16-16 (chars 1-800)",
+        "module code 16-16 (chars 801-1600)",
+        "module code 16-16 (chars 1601-2400)",
+        "module code 16-16 (chars 2401-3200)",
+        "module code 16-16 (chars 3201-4000)",
+        "module code 16-16 (chars 4001-4800)",
+        "module code 16-16 (chars 4801-5013)",
     ]
+    assert "".join(s.content for s in long_line) == f'var long = "{"b" * 5000}"'
 
 
 def test_python_big_def_parts_start_with_the_def_line() -> None:

@@ -46,9 +46,27 @@ def test_max_span_tokens_bounds_every_stored_span(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("RAGFLEET_CHUNK__MAX_SPAN_TOKENS", "100")
     rows, fallback = spans_of(_message(), WorkerContext(load_settings()))
     assert fallback is None
-    # One line cannot be split, so only multi-line spans are held to the limit.
-    assert all(math.ceil(len(r.content) / 4) <= 100 for r in rows if r.end_line > r.start_line)
+    assert all(math.ceil(len(r.content) / 4) <= 100 for r in rows)
     assert len(rows) > len(default_rows)
+
+
+def test_a_minified_line_is_stored_in_pieces_within_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAGFLEET_CHUNK__MAX_SPAN_TOKENS", "256")
+    line = "var a=" + ",".join(f"function f{i}(x){{return x*{i}}}" for i in range(400)) + ";"
+    text = f"// bundle\n{line}\n"
+    message = FileMessage(
+        repo="r",
+        path="dist/app.min.js",
+        content_hash=content_hash(text),
+        language="javascript",
+        size_bytes=len(text),
+        content=text,
+    )
+    rows, _ = spans_of(message, WorkerContext(load_settings()))
+    pieces = [r for r in rows if r.start_line == 2]
+    assert len(pieces) > 10 and all(len(r.content) <= 256 * 4 for r in pieces)
+    assert "".join(r.content for r in pieces) == line
+    assert len({r.content_hash for r in pieces}) == len(pieces)
 
 
 def test_window_settings_reach_the_chunker(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,8 @@
 
 Every definition's span takes in its doc comment, decorators and attributes; code between
 definitions becomes `code` spans, so every non-blank line is in some span. A span over
-`window_lines` lines or `max_tokens` tokens is split into parts (parts.py). Content a structural
+`window_lines` lines or `max_tokens` tokens is split into parts (parts.py); a single line over
+`max_tokens` is cut into pieces of characters, so no span is over the limit. Content a structural
 chunker cannot take (a syntax error, text that is not UTF-8, anything it raises) falls back to
 windows with the reason in `fallback_reason`: chunk_text() never raises on content. In C and C++
 only the damaged regions of a file with a syntax error become windows (code.py), and the reason
@@ -29,7 +30,7 @@ from workers.chunking.code import chunk_code
 from workers.chunking.complexity import measure_complexity
 from workers.chunking.data import chunk_data
 from workers.chunking.markdown import chunk_markdown
-from workers.chunking.parts import Limits, make_limits
+from workers.chunking.parts import Limits, cut_long_spans, make_limits
 from workers.chunking.python_ast import chunk_python
 from workers.chunking.rst import chunk_rst
 from workers.chunking.rules import RULES
@@ -88,4 +89,6 @@ def chunk_text(
             fallback_reason = f"{language} chunker failed: {type(exc).__name__}: {exc}"
     if spans is None:
         spans = chunk_windows(lines, limits)
-    return ChunkResult(language=language, spans=sort_spans(spans), fallback_reason=fallback_reason)
+    return ChunkResult(
+        language=language, spans=cut_long_spans(sort_spans(spans), limits), fallback_reason=fallback_reason
+    )
