@@ -282,9 +282,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Chunk stage on one core (core {core}), budget {args.budget_chars} characters, medians of {args.runs} runs"
         ),
         caption=(
-            "ratio = ragfleet files/s ÷ peer files/s (same run, alternating). aligned = spans that hold whole "
-            "definitions or lie inside one too big to fit, never cutting a line (chunk_alignment.py); over the "
-            "files the reference parser (ast / acorn) accepts."
+            "ratio = files/s ÷ the peer's files/s (same run, timed alternately). aligned = spans whose two edges "
+            "fall at a definition's edge, between definitions, or inside one too big for the budget, never inside "
+            "one that fits nor mid-line (chunk_alignment.py); over the files the reference parser (ast / acorn) "
+            "accepts."
         ),
     )
     columns = ("corpus", "splitter", "files", "lines", "spans", "files/s", "spans/s", "ratio", "aligned", "checked")
@@ -328,8 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{len(corpus.files) / median_s:,.0f}",
                 f"{result.spans / median_s:,.0f}",
                 f"{len(corpus.files) / median_s / peer_rate:.2f}",
-                f"{aligned / checked:.1%}" if checked else "-",
-                f"{checked} spans, {rejected} files rejected",
+                f"{aligned / checked:.2%}" if checked else "-",
+                f"{checked} spans, {checked - aligned} not aligned, {rejected} files rejected",
             )
     console.print(table)
     return 0
