@@ -29,8 +29,9 @@ from workers.chunking.base import ChunkError, ChunkResult, PartialSpans, Span, s
 from workers.chunking.code import chunk_code
 from workers.chunking.complexity import measure_complexity
 from workers.chunking.data import chunk_data
+from workers.chunking.long_lines import cut_long_spans
 from workers.chunking.markdown import chunk_markdown
-from workers.chunking.parts import Limits, cut_long_spans, make_limits
+from workers.chunking.parts import Limits, make_limits
 from workers.chunking.python_ast import chunk_python
 from workers.chunking.rst import chunk_rst
 from workers.chunking.rules import RULES

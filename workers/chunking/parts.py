@@ -7,7 +7,7 @@ signature, a section's header) so that it still says what it belongs to, then ca
 lines it covers: its start_line..end_line are those lines, and its content is the header line
 followed by them. Code between symbols is split into consecutive pieces without overlap, as the
 Python chunker always did. A single line over the token limit (minified code, data) is cut into
-pieces of its characters at the end (cut_long_spans): no span is over the limit.
+pieces of its characters at the end (long_lines.py): no span is over the limit.
 
 A class-like symbol is split around its members (methods, nested classes), which have spans of
 their own: a part breaks only between members, never inside one, and leaves out a member that is
@@ -248,42 +248,6 @@ def pack_units(
         # The overlap only when the next piece still reaches past this one.
         first_unit = back if back < following and last_fitting(back) >= following else following
     return ranges
-
-
-def cut_long_spans(spans: list[Span], limits: Limits) -> list[Span]:
-    """Every span within the token limit: one still over it (it can only be one line, minified code
-    or data, perhaps after a part's header line) is cut into pieces of its content named
-    `NAME (chars A-B)` (1-based, inclusive), each on the span's lines."""
-    if all(len(span.content) <= limits.max_chars for span in spans):
-        return spans
-    cut: list[Span] = []
-    for span in spans:
-        if len(span.content) <= limits.max_chars:
-            cut.append(span)
-            continue
-        for start, end in char_pieces(span.content, limits.max_chars):
-            name = f"{span.name} (chars {start + 1}-{end})"
-            cut.append(Span(span.kind, name, span.start_line, span.end_line, span.content[start:end]))
-    return cut
-
-
-def char_pieces(text: str, max_chars: int) -> list[tuple[int, int]]:
-    """(start, end) slices of at most max_chars covering text; each ends after a space or separator
-    in its last fifth when there is one, so that tokens are not cut in half."""
-    pieces: list[tuple[int, int]] = []
-    start = 0
-    while start < len(text):
-        end = min(start + max_chars, len(text))
-        if end < len(text):
-            soft = max(text.rfind(mark, start + max_chars * 4 // 5, end) for mark in _SOFT_BREAKS)
-            if soft > start:
-                end = soft + 1
-        pieces.append((start, end))
-        start = end
-    return pieces
-
-
-_SOFT_BREAKS = (" ", "\t", ",", ";")
 
 
 def code_spans(lines: list[str], covered: list[tuple[int, int]], limits: Limits) -> list[Span]:
