@@ -14,6 +14,7 @@ import pytest
 
 from workers.chunking import ChunkResult, Span, chunk_text, detect_language
 from workers.chunking.base import split_lines
+from workers.chunking.long_lines import char_pieces
 from workers.chunking.windows import window_ranges
 
 # Standard-library modules nobody here wrote; every def and class in them sits at module level or
@@ -467,3 +468,18 @@ def test_python_class_parts_break_between_methods_and_leave_a_big_one_to_its_own
         ("C.big (part 2/2)", 36, 41),
     ]
     assert all(s.content.startswith("class C:\n") for s in result.spans if s.name.startswith("C (part"))
+
+
+@pytest.mark.parametrize(
+    ("text", "max_chars", "expected"),
+    [
+        ("abcdefghij", 4, ["abcd", "efgh", "ij"]),  # nowhere soft to break: hard cuts
+        ("aaaa bbbb cccc", 6, ["aaaa ", "bbbb ", "cccc"]),  # after a space in the last fifth
+        ("f(a,b);g(c,d);h()", 8, ["f(a,b);", "g(c,d);", "h()"]),  # after a separator
+        ("short", 10, ["short"]),
+    ],
+)
+def test_a_long_line_is_cut_after_a_space_or_separator_when_it_can_be(
+    text: str, max_chars: int, expected: list[str]
+) -> None:
+    assert [text[start:end] for start, end in char_pieces(text, max_chars)] == expected
