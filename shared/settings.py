@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.errors import ConfigurationError
@@ -45,6 +45,17 @@ class ChunkSettings(BaseModel):
 
     window_lines: int = Field(default=60, ge=2)
     overlap_lines: int = Field(default=10, ge=0)
+    max_span_tokens: int | None = Field(default=None, ge=1)
+    """No span's content is larger (tokens estimated as characters / 4); unset: window_lines * 25."""
+
+    @model_validator(mode="after")
+    def _overlap_below_window(self) -> ChunkSettings:
+        # Checked at start-up: the chunker would otherwise reject every file a worker is sent.
+        if self.overlap_lines >= self.window_lines:
+            raise ValueError(
+                f"chunk.overlap_lines ({self.overlap_lines}) must be below chunk.window_lines ({self.window_lines})"
+            )
+        return self
 
 
 class RouterSettings(BaseModel):

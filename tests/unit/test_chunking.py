@@ -14,6 +14,7 @@ import pytest
 
 from workers.chunking import ChunkResult, Span, chunk_text, detect_language
 from workers.chunking.base import split_lines
+from workers.chunking.long_lines import char_pieces
 from workers.chunking.windows import window_ranges
 
 # Standard-library modules nobody here wrote; every def and class in them sits at module level or
@@ -99,7 +100,10 @@ def _symbol_ranges(result: ChunkResult) -> dict[str, list[tuple[int, int]]]:
         else:
             parts.setdefault(match.group(1), []).append(span)
     for name, pieces in parts.items():
-        ranges.setdefault(name, []).append((pieces[0].start_line, pieces[-1].end_line))
+        # A class's parts leave out a method too big for one (its own parts hold it): the class
+        # runs on to the end of its last member.
+        members = [span.end_line for span in result.spans if span.name.startswith(name + ".")]
+        ranges.setdefault(name, []).append((pieces[0].start_line, max([pieces[-1].end_line, *members])))
     return ranges
 
 
@@ -447,3 +451,35 @@ def test_languages_without_a_chunker_use_windows() -> None:
     assert result.language == "sql"
     assert result.fallback_reason is None
     assert result.spans == [Span("window", "lines 1-3", 1, 3, text.rstrip("\n"))]
+
+
+def test_python_class_parts_break_between_methods_and_leave_a_big_one_to_its_own_parts() -> None:
+    methods = "".join(f"    def m{i}(self):\n        a = {i}\n        return a\n\n" for i in range(6))
+    big = "    def big(self):\n" + "".join(f"        x{i} = {i}\n" for i in range(12)) + "        return 0\n"
+    text = 'class C:\n    """Doc."""\n\n' + methods + big
+    result = chunk_text("m.py", text, window_lines=10, overlap_lines=2)
+    got = [(s.name, s.start_line, s.end_line) for s in result.spans if s.name.startswith(("C (", "C.big"))]
+    # m0..m5 are lines 4-6, 8-10, ..., 24-26; big (lines 28-41) is over 10 lines.
+    assert got == [
+        ("C (part 1/3)", 1, 10),
+        ("C (part 2/3)", 11, 19),
+        ("C (part 3/3)", 19, 27),
+        ("C.big (part 1/2)", 28, 37),
+        ("C.big (part 2/2)", 36, 41),
+    ]
+    assert all(s.content.startswith("class C:\n") for s in result.spans if s.name.startswith("C (part"))
+
+
+@pytest.mark.parametrize(
+    ("text", "max_chars", "expected"),
+    [
+        ("abcdefghij", 4, ["abcd", "efgh", "ij"]),  # nowhere soft to break: hard cuts
+        ("aaaa bbbb cccc", 6, ["aaaa ", "bbbb ", "cccc"]),  # after a space in the last fifth
+        ("f(a,b);g(c,d);h()", 8, ["f(a,b);", "g(c,d);", "h()"]),  # after a separator
+        ("short", 10, ["short"]),
+    ],
+)
+def test_a_long_line_is_cut_after_a_space_or_separator_when_it_can_be(
+    text: str, max_chars: int, expected: list[str]
+) -> None:
+    assert [text[start:end] for start, end in char_pieces(text, max_chars)] == expected

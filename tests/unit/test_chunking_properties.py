@@ -3,7 +3,8 @@ npm packages), the hand-written samples of each language, and awkward content.
 
 * spans are sorted, named (one line, not empty) and within the file;
 * a span holds exactly its lines, or, as a later part of a split symbol, its header line and then
-  its lines; no span is over the line limit, nor over the token limit unless it is one line;
+  its lines; a line too long for the token limit is cut into pieces (`NAME (chars A-B)`) that put
+  together are what the span would have held; no span is over the line limit or the token limit;
 * every line is in some span except blank lines and lines of nothing but brackets (a closing `}`
   between definitions);
 * bad content (a syntax error, text that is not UTF-8) falls back to windows with a reason and
@@ -36,6 +37,7 @@ STDLIB = [
     "email.message",
 ]
 _PART = re.compile(r"(.+) \(part (\d+)/(\d+)\)")
+_CHARS = re.compile(r"(.+) \(chars (\d+)-(\d+)\)")
 _PUNCTUATION = re.compile(r"^[\s{}\[\](),;:.\-]*$")
 
 
@@ -45,22 +47,33 @@ def check(path: str, text: str, result: ChunkResult, *, window_lines: int = 60, 
     lines = split_lines(text.removeprefix("\ufeff"))
     assert result.spans == sorted(result.spans, key=lambda s: (s.start_line, s.end_line))
     covered: set[int] = set()
+    # A long line's pieces, put back together: (name, start line, end line) -> contents in order.
+    pieces: dict[tuple[str, int, int], list[str]] = {}
+    wholes: list[tuple[str, int, int, str]] = []
     for span in result.spans:
         assert span.name.strip() and "\n" not in span.name, span
         assert 1 <= span.start_line <= span.end_line <= len(lines), span
         assert span.end_line - span.start_line + 1 <= window_lines, span.name
-        if span.end_line > span.start_line:
-            assert math.ceil(len(span.content) / 4) <= max_tokens, span.name
-        body = "\n".join(lines[span.start_line - 1 : span.end_line])
-        part = _PART.fullmatch(span.name)
-        if span.content != body:
-            # A later part: the symbol's header line, from before the part, then the part's lines.
-            assert part is not None and int(part.group(2)) > 1, span.name
-            header, _, rest = span.content.partition("\n")
-            assert rest == body and header in lines[: span.start_line - 1], span.name
+        assert math.ceil(len(span.content) / 4) <= max_tokens, span.name
+        chars = _CHARS.fullmatch(span.name)
+        if chars is None:
+            wholes.append((span.name, span.start_line, span.end_line, span.content))
+        else:
+            assert span.start_line == span.end_line, span.name
+            assert int(chars.group(3)) - int(chars.group(2)) + 1 == len(span.content), span.name
+            pieces.setdefault((chars.group(1), span.start_line, span.end_line), []).append(span.content)
         covered.update(range(span.start_line, span.end_line + 1))
         figures = measure_complexity(span, result.language)
         assert figures.lines == span.end_line - span.start_line + 1
+    wholes.extend((name, start, end, "".join(parts)) for (name, start, end), parts in pieces.items())
+    for name, start, end, content in wholes:
+        body = "\n".join(lines[start - 1 : end])
+        if content != body:
+            # A later part: the symbol's header line, from before the part, then the part's lines.
+            part = _PART.fullmatch(name)
+            assert part is not None and int(part.group(2)) > 1, name
+            header, _, rest = content.partition("\n")
+            assert rest == body and header in lines[: start - 1], name
     uncovered = [n for n, line in enumerate(lines, 1) if n not in covered and not _PUNCTUATION.match(line)]
     assert not uncovered, f"{path}: lines {uncovered[:10]} are in no span"
 
@@ -91,13 +104,25 @@ def test_standard_library(module_name: str, window_lines: int) -> None:
 @pytest.mark.parametrize("path", SAMPLES + NPM[:3], ids=lambda p: p.name)
 def test_a_split_symbol_keeps_its_name_and_starts_each_part_with_its_header(path: Path) -> None:
     text = _read(path)
+    lines = split_lines(text)
     # (kind, name): a Rust struct and its impl share a name.
     whole = {(s.kind, s.name): s for s in chunk_text(str(path), text).spans}
+    # Where a symbol fits only without its comment block, the comment is a span of its own.
+    comment_start = {
+        s.name.removeprefix("comment above "): s.start_line
+        for s in chunk_text(str(path), text).spans
+        if s.name.startswith("comment above ")
+    }
+    small = chunk_text(str(path), text, window_lines=4, overlap_lines=1).spans
     parts: dict[tuple[str, str], list[tuple[int, Span]]] = {}
-    for span in chunk_text(str(path), text, window_lines=4, overlap_lines=1).spans:
+    extents: dict[str, tuple[int, int]] = {}  # every symbol's lines, its parts joined
+    for span in small:
         match = _PART.fullmatch(span.name)
         if match:
             parts.setdefault((span.kind, match.group(1)), []).append((int(match.group(2)), span))
+        name = match.group(1) if match else span.name
+        first, _ = extents.get(name, (span.start_line, span.end_line))
+        extents[name] = (first, span.end_line)
     assert parts
     for key, numbered in parts.items():
         symbol = whole.get(key)
@@ -105,9 +130,30 @@ def test_a_split_symbol_keeps_its_name_and_starts_each_part_with_its_header(path
             continue
         assert [number for number, _ in numbered] == list(range(1, len(numbered) + 1))
         pieces = [piece for _, piece in numbered]
-        assert pieces[0].start_line == symbol.start_line and pieces[-1].end_line == symbol.end_line
+        assert pieces[0].start_line in (symbol.start_line, comment_start.get(key[1])), key
+        assert pieces[-1].end_line <= symbol.end_line
         for before, after in zip(pieces, pieces[1:], strict=False):
-            assert before.start_line < after.start_line <= before.end_line + 1
+            assert before.start_line < after.start_line
+        # A class-like's parts break only between its members (which have spans of their own), never
+        # inside one, and with them cover it.
+        # (A member that fits only without its comment block has that comment as a span of its own.)
+        members = [
+            extent for name, extent in extents.items() if name.startswith((f"{key[1]}.", f"comment above {key[1]}."))
+        ]
+        for piece in pieces:
+            for first, last in members:
+                assert (
+                    last < piece.start_line
+                    or first > piece.end_line
+                    or piece.start_line <= first <= last <= (piece.end_line)
+                ), (piece.name, (first, last))
+        covered = {
+            n
+            for first, last in [*members, *((p.start_line, p.end_line) for p in pieces)]
+            for n in range(first, last + 1)
+        }
+        rest = range(symbol.start_line, symbol.end_line + 1)
+        assert all(n in covered or _PUNCTUATION.match(lines[n - 1]) for n in rest), key
 
 
 BROKEN = {
@@ -131,12 +177,24 @@ BROKEN = {
 }
 
 
-@pytest.mark.parametrize("path", sorted(BROKEN))
+# C and C++ window only the damaged lines (code.py): their grammars see macros unexpanded.
+PARTIAL = {"a.c", "a.cpp"}
+
+
+@pytest.mark.parametrize("path", sorted(set(BROKEN) - PARTIAL))
 def test_a_syntax_error_falls_back_to_windows_with_a_reason(path: str) -> None:
     result = chunk_text(path, BROKEN[path])
     assert result.fallback_reason is not None
     assert result.fallback_reason.endswith("syntax error at line 2"), result.fallback_reason
     assert [(s.kind, s.name) for s in result.spans] == [("window", "lines 1-2")]
+
+
+@pytest.mark.parametrize("path", sorted(PARTIAL))
+def test_a_c_syntax_error_windows_only_the_damaged_lines(path: str) -> None:
+    result = chunk_text(path, BROKEN[path])
+    assert result.fallback_reason is not None
+    assert result.fallback_reason.startswith(f"{result.language} syntax error at line 2: partial, 1 of 2 lines")
+    assert [(s.kind, s.name) for s in result.spans] == [("code", "module code 1-1"), ("window", "lines 2-2")]
 
 
 def test_broken_yaml_falls_back_too() -> None:
@@ -220,11 +278,18 @@ def test_long_lines_split_by_tokens() -> None:
     parts = [s for s in result.spans if s.name.startswith("f (part ")]
     assert len(parts) > 3
     assert all(p.content.startswith("func f() {") for p in parts)
-    # One line over the limit cannot be split: it stays one span.
-    assert [(s.kind, s.start_line, s.end_line) for s in result.spans if s.kind == "code"] == [
-        ("code", 1, 1),
-        ("code", 16, 16),
+    # One line over the limit is cut into pieces of characters, each within it (800 characters).
+    long_line = [s for s in result.spans if s.start_line == 16]
+    assert [s.name for s in long_line] == [
+        "module code 16-16 (chars 1-800)",
+        "module code 16-16 (chars 801-1600)",
+        "module code 16-16 (chars 1601-2400)",
+        "module code 16-16 (chars 2401-3200)",
+        "module code 16-16 (chars 3201-4000)",
+        "module code 16-16 (chars 4001-4800)",
+        "module code 16-16 (chars 4801-5013)",
     ]
+    assert "".join(s.content for s in long_line) == f'var long = "{"b" * 5000}"'
 
 
 def test_python_big_def_parts_start_with_the_def_line() -> None:

@@ -26,12 +26,23 @@ def _chunk(relative: str) -> tuple[list[str], ChunkResult]:
 
 
 def _ranges(result: ChunkResult) -> dict[str, tuple[str, int, int]]:
-    """(kind, start, end) by symbol name; a split symbol's parts as one range under its own name."""
+    """(kind, start, end) by symbol name; a split symbol's parts as one range under its own name,
+    running on to the end of its last member (a class's parts leave out a method too big for one,
+    and its closing `}` alone is no span)."""
     ranges: dict[str, tuple[str, int, int]] = {}
+    split: set[str] = set()
     for span in result.spans:
-        name = span.name.split(" (part ")[0]
-        kind, start, _ = ranges.get(name, (span.kind, span.start_line, span.end_line))
-        ranges[name] = (kind, start, span.end_line)
+        name, part, _ = span.name.partition(" (part ")
+        kind, start, end = ranges.get(name, (span.kind, span.start_line, span.end_line))
+        ranges[name] = (kind, start, max(end, span.end_line))
+        if part:
+            split.add(name)
+    for name in split:
+        kind, start, end = ranges[name]
+        if kind in ("function", "method"):  # only a class-like has members
+            continue
+        members = [e for other, (_, _, e) in ranges.items() if other.startswith(name + ".")]
+        ranges[name] = (kind, start, max([end, *members]))
     return ranges
 
 
@@ -50,7 +61,8 @@ KNOWN: list[tuple[str, dict[str, tuple[str, int, int]]]] = [
     (
         "semver-7.6.3/classes/semver.js",
         {
-            "SemVer": ("class", 7, 300),
+            # Split around its methods; the closing `}` (line 300) alone is no span.
+            "SemVer": ("class", 7, 299),
             "SemVer.constructor": ("method", 8, 77),
             "SemVer.format": ("method", 79, 85),
             "SemVer.toString": ("method", 87, 89),
@@ -87,8 +99,10 @@ KNOWN: list[tuple[str, dict[str, tuple[str, int, int]]]] = [
             "StrictMode": ("type", 34, 34),
             "Immer": ("class", 36, 202),
             "Immer.constructor": ("method", 40, 48),
-            # A class field holding an arrow function, its JSDoc above it.
-            "Immer.produce": ("method", 50, 119),
+            # A class field holding an arrow function: 51 lines, 70 with the JSDoc above it, which
+            # then is a span of its own (50-68) rather than the function being cut in two.
+            "Immer.produce": ("method", 69, 119),
+            "comment above Immer.produce": ("code", 50, 68),
             "Immer.produceWithPatches": ("method", 121, 134),
             "Immer.createDraft": ("method", 136, 144),
             "createProxy": ("function", 204, 218),
@@ -142,26 +156,43 @@ def test_known_symbols_and_lines(relative: str, known: dict[str, tuple[str, int,
 
 
 def test_a_big_method_is_split_into_parts_that_start_with_its_signature() -> None:
-    lines, result = _chunk("immer-10.1.1/src/core/immerClass.ts")
-    parts = [s for s in result.spans if s.name.startswith("Immer.produce (part ")]
+    lines, result = _chunk("semver-7.6.3/classes/semver.js")
+    parts = [s for s in result.spans if s.name.startswith("SemVer.inc (part ")]
     assert [(s.name, s.start_line, s.end_line) for s in parts] == [
-        ("Immer.produce (part 1/2)", 50, 109),
-        ("Immer.produce (part 2/2)", 100, 119),
+        ("SemVer.inc (part 1/3)", 176, 235),
+        ("SemVer.inc (part 2/3)", 226, 284),
+        ("SemVer.inc (part 3/3)", 275, 299),
     ]
-    signature = "\tproduce: IProduce = (base: any, recipe?: any, patchListener?: any) => {"
-    assert lines[68] == signature
-    assert parts[0].content == "\n".join(lines[49:109])
-    assert parts[1].content == signature + "\n" + "\n".join(lines[99:119])
+    # The part starts with the two comment lines above the method; later ones with its signature.
+    signature = "  inc (release, identifier, identifierBase) {"
+    assert lines[177] == signature
+    assert parts[0].content == "\n".join(lines[175:235])
+    assert parts[1].content == signature + "\n" + "\n".join(lines[225:284])
+    assert parts[2].content == signature + "\n" + "\n".join(lines[274:299])
 
 
-def test_class_parts_overlap_and_cover_the_class() -> None:
-    _, result = _chunk("semver-7.6.3/classes/semver.js")
+def test_a_method_that_fits_without_its_doc_comment_is_not_cut() -> None:
+    lines, result = _chunk("immer-10.1.1/src/core/immerClass.ts")
+    spans = {s.name: s for s in result.spans if "produce" in s.name}
+    assert [(s.kind, s.start_line, s.end_line) for s in spans.values()][:2] == [("code", 50, 68), ("method", 69, 119)]
+    assert spans["comment above Immer.produce"].content == "\n".join(lines[49:68])
+    assert spans["Immer.produce"].content.startswith("\tproduce: IProduce = (base: any, recipe?: any")
+
+
+def test_class_parts_break_between_methods_and_with_them_cover_the_class() -> None:
+    lines, result = _chunk("semver-7.6.3/classes/semver.js")
     parts = [s for s in result.spans if s.name.startswith("SemVer (part ")]
-    assert len(parts) == 6
-    assert parts[0].start_line == 7 and parts[-1].end_line == 300
-    for before, after in zip(parts, parts[1:], strict=False):
-        assert after.start_line <= before.end_line  # they overlap
-        assert after.content.startswith("class SemVer {\n")
+    # The constructor (8-77) and inc (176-299) are too big for one span: their own parts hold them.
+    assert [(s.start_line, s.end_line) for s in parts] == [(7, 7), (78, 118), (118, 175)]
+    assert all(s.content.startswith("class SemVer {\n") for s in parts[1:])
+    methods = [extent for name, extent in _ranges(result).items() if name.startswith("SemVer.")]
+    assert len(methods) == 8
+    for part in parts:
+        for _, first, last in methods:
+            assert last < part.start_line or first > part.end_line or part.start_line <= first <= last <= part.end_line
+    covered = {n for _, first, last in methods for n in range(first, last + 1)}
+    covered |= {n for s in parts for n in range(s.start_line, s.end_line + 1)}
+    assert {n for n in range(7, 301) if lines[n - 1].strip() not in ("", "}")} <= covered
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=[str(p.relative_to(NPM)) for p in SOURCES])

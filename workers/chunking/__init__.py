@@ -11,9 +11,12 @@
 
 Every definition's span takes in its doc comment, decorators and attributes; code between
 definitions becomes `code` spans, so every non-blank line is in some span. A span over
-`window_lines` lines or `max_tokens` tokens is split into parts (parts.py). Content a structural
+`window_lines` lines or `max_tokens` tokens is split into parts (parts.py); a single line over
+`max_tokens` is cut into pieces of characters, so no span is over the limit. Content a structural
 chunker cannot take (a syntax error, text that is not UTF-8, anything it raises) falls back to
-windows with the reason in `fallback_reason`: chunk_text() never raises on content.
+windows with the reason in `fallback_reason`: chunk_text() never raises on content. In C and C++
+only the damaged regions of a file with a syntax error become windows (code.py), and the reason
+says so (`... partial, N of M lines in K damaged regions windowed ...`).
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from collections.abc import Callable
 from functools import partial
 
 from shared.languages import detect_language
-from workers.chunking.base import ChunkError, ChunkResult, Span, sort_spans, split_lines
+from workers.chunking.base import ChunkError, ChunkResult, PartialSpans, Span, sort_spans, split_lines
 from workers.chunking.code import chunk_code
 from workers.chunking.complexity import measure_complexity
 from workers.chunking.data import chunk_data
+from workers.chunking.long_lines import cut_long_spans
 from workers.chunking.markdown import chunk_markdown
 from workers.chunking.parts import Limits, make_limits
 from workers.chunking.python_ast import chunk_python
@@ -35,11 +39,12 @@ from workers.chunking.windows import chunk_windows
 
 __all__ = ["ChunkResult", "Span", "chunk_text", "detect_language", "measure_complexity"]
 
-# (path, text, lines, limits) -> spans; None means "no structure here": plain windows, no reason.
-Chunker = Callable[[str, str, list[str], Limits], list[Span] | None]
+# (path, text, lines, limits) -> spans; None means "no structure here": plain windows, no reason;
+# PartialSpans: spans, some of them windows over damaged regions, and the reason.
+Chunker = Callable[[str, str, list[str], Limits], list[Span] | PartialSpans | None]
 
 
-def _code(language: str, path: str, text: str, lines: list[str], limits: Limits) -> list[Span]:
+def _code(language: str, path: str, text: str, lines: list[str], limits: Limits) -> list[Span] | PartialSpans:
     return chunk_code(language, path, lines, limits)
 
 
@@ -74,11 +79,17 @@ def chunk_text(
     chunker = _CHUNKERS.get(language)
     if chunker is not None:
         try:
-            spans = chunker(path, text, lines, limits)
+            chunked = chunker(path, text, lines, limits)
+            if isinstance(chunked, PartialSpans):
+                spans, fallback_reason = chunked.spans, chunked.reason
+            else:
+                spans = chunked
         except ChunkError as exc:
             fallback_reason = str(exc)
         except Exception as exc:  # a chunker bug or a pathological file must not lose the file
             fallback_reason = f"{language} chunker failed: {type(exc).__name__}: {exc}"
     if spans is None:
         spans = chunk_windows(lines, limits)
-    return ChunkResult(language=language, spans=sort_spans(spans), fallback_reason=fallback_reason)
+    return ChunkResult(
+        language=language, spans=cut_long_spans(sort_spans(spans), limits), fallback_reason=fallback_reason
+    )

@@ -37,6 +37,8 @@ class Symbol:
     Lines are 1-based and inclusive; start_line includes the leading doc comment, decorators and
     attributes. header_line is the line that names it (a def's signature line, a section's
     header): every part after the first starts with it when the symbol is too big for one span.
+    core_line is where the definition itself starts, below its leading comment block (decorators
+    and attributes are the definition's); None where there is no such distinction (sections, keys).
     """
 
     kind: str
@@ -44,6 +46,15 @@ class Symbol:
     start_line: int
     end_line: int
     header_line: int | None
+    core_line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PartialSpans:
+    """What a chunker returns when part of a file had to be windowed: the spans and the reason."""
+
+    spans: list[Span]
+    reason: str
 
 
 class ChunkError(Exception):

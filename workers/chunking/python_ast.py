@@ -14,7 +14,7 @@ import textwrap
 from pathlib import PurePosixPath
 
 from workers.chunking.base import ChunkError, Span, Symbol
-from workers.chunking.parts import Limits, code_spans, symbol_spans
+from workers.chunking.parts import Limits, code_spans, spans_of_symbols
 
 DefNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
@@ -66,7 +66,8 @@ def _leading_comments(lines: list[str], node: DefNode, after_line: int) -> int:
 
 
 def _def_symbol(kind: str, name: str, node: DefNode, lines: list[str], after_line: int) -> Symbol:
-    return Symbol(kind, name, _leading_comments(lines, node, after_line), last_line(node), node.lineno)
+    start = _leading_comments(lines, node, after_line)
+    return Symbol(kind, name, start, last_line(node), node.lineno, first_line(node))
 
 
 def _body_symbols(body: list[ast.stmt], qualname: str, lines: list[str], after_line: int) -> list[Symbol]:
@@ -103,7 +104,7 @@ def chunk_python(path: str, text: str, lines: list[str], limits: Limits) -> list
     except PARSE_ERRORS as exc:
         raise ChunkError(python_failure(exc)) from exc
     symbols = python_symbols(path, module, lines)
-    spans = [span for symbol in symbols for span in symbol_spans(lines, symbol, limits)]
+    spans = spans_of_symbols(lines, symbols, limits)
     spans.extend(code_spans(lines, [(s.start_line, s.end_line) for s in symbols], limits))
     return spans
 

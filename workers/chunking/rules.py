@@ -59,6 +59,10 @@ class Rules:
     logical: frozenset[str] = frozenset({"binary_expression"})
     constructors: frozenset[str] = frozenset()
     parameter_lists: frozenset[str] = field(default_factory=frozenset)
+    # A syntax error damages only its own region, not the whole file (see code.py): C and C++,
+    # whose grammars see unexpanded macros (`PyAPI_FUNC(int) f(void);`, `extern "C" {` opened in one
+    # `#ifdef` and closed in another), so that a valid header often "fails" to parse.
+    tolerate_errors: bool = False
 
     @property
     def fragments(self) -> tuple[str, ...]:
@@ -144,6 +148,7 @@ _C = Rules(
     nesting=_C_NESTING,
     branches=_C_BRANCHES,
     parameter_lists=frozenset({"parameter_list"}),
+    tolerate_errors=True,
 )
 _CPP = Rules(
     grammars=("cpp",),
@@ -154,6 +159,7 @@ _CPP = Rules(
     branches=_C_BRANCHES | {"for_range_loop", "catch_clause"},
     lambdas=frozenset({"lambda_expression"}),
     parameter_lists=frozenset({"parameter_list"}),
+    tolerate_errors=True,
 )
 
 RULES: dict[str, Rules] = {

@@ -294,27 +294,50 @@ def _leading_start(outer: Node) -> int:
 def find_symbols(root: Node, rules: Rules) -> list[Symbol]:
     """Every definition outside a function body; members of class-likes are named `Owner.member`,
     and their functions are methods (a module's or namespace's stay functions)."""
+    return find_clean_symbols(root, rules)[0]
+
+
+def find_clean_symbols(root: Node, rules: Rules) -> tuple[list[Symbol], list[tuple[int, int]]]:
+    """find_symbols() on a tree that may hold syntax errors: the definitions with no error in them,
+    and the (first, last) lines of the damaged regions, in walk order.
+
+    A damaged region is an ERROR node, a MISSING token's line, or a definition or one-line node
+    with an error inside. Nothing is taken from inside an ERROR node: there the parser has given
+    up on the structure and its subtrees are guesses. A container that is no definition (an
+    `extern "C" {` block, an `#ifdef`) is searched, so one bad line in it damages only itself.
+    On a tree without errors this is exactly find_symbols() with no damaged regions.
+    """
     symbols: list[Symbol] = []
+    damaged: list[tuple[int, int]] = []
     # (node to look in, the owner's qualified name, the owner's kind)
     stack: list[tuple[Node, str, str]] = [(root, "", "")]
     while stack:
         node, owner, owner_kind = stack.pop()
-        for child in node.named_children:
+        for child in node.named_children if not node.has_error else node.children:
+            if child.is_error or child.is_missing:
+                damaged.append((line_of(child), end_line_of(child)))
+                continue
+            if not child.is_named:
+                continue
             definition = classify(child, rules)
             if definition is None:
                 if child.end_point.row > child.start_point.row:
                     # The functions of `const traps = { get() {...} }` are named `traps.get`.
                     scope = object_name(child)
                     stack.append((child, f"{owner}.{scope}" if owner and scope else scope or owner, owner_kind))
+                elif child.has_error:
+                    damaged.append((line_of(child), end_line_of(child)))
+                continue
+            start = _leading_start(definition.outer)
+            end = end_line_of(definition.outer)
+            if definition.outer.has_error:
+                damaged.append((start, end))
                 continue
             method = definition.kind == "function" and owner_kind not in ("", "module")
             name = f"{owner}.{definition.name}" if owner else definition.name
-            start = _leading_start(definition.outer)
-            end = end_line_of(definition.outer)
-            symbols.append(
-                Symbol("method" if method else definition.kind, name, start, end, line_of(definition.header))
-            )
+            kind = "method" if method else definition.kind
+            symbols.append(Symbol(kind, name, start, end, line_of(definition.header), line_of(definition.outer)))
             if definition.is_class_like:
                 qualifier = f"{owner}.{definition.qualifier}" if owner else definition.qualifier
                 stack.append((definition.inner, qualifier, definition.kind))
-    return symbols
+    return symbols, damaged
