@@ -166,21 +166,19 @@ def requeue_dead(
 
 
 def _enqueue_repo(settings: Settings, path: str, name: str | None) -> Any:
+    from ops.progress import enqueue_progress
     from producers.repo import enqueue_repo as run_enqueue
     from shared.celery_config import check_broker, make_celery
 
     client = make_celery(settings)
     check_broker(client)
-    with Progress(console=console, transient=True) as bars:
-        task = bars.add_task("publishing", total=None)
-        report = run_enqueue(
-            settings, client, path, name=name, on_publish=lambda i, n: bars.update(task, completed=i, total=n)
-        )
-    counts = report.plan.counts()
+    with enqueue_progress(console) as on_progress:
+        report = run_enqueue(settings, client, path, name=name, on_progress=on_progress)
+    counts = report.counts.as_dict()
     console.print(
         f"repo {report.repo}: {report.files_seen} files — add {counts['add']}, update {counts['update']}, "
-        f"delete {counts['delete']}, unchanged {counts['unchanged']}; published {report.published}, "
-        f"skipped {report.skips.total}"
+        f"delete {counts['delete']}, unchanged {counts['unchanged']}, renamed {counts['renamed']}; "
+        f"published {report.published}, skipped {report.skips.total}"
     )
     for reason, n in sorted(report.skips.counts.items()):
         console.print(f"  skipped {n}: {reason} (e.g. {', '.join(report.skips.examples[reason][:2])})")

@@ -14,7 +14,7 @@ def spans_of(msg: FileMessage, ctx: WorkerContext) -> tuple[list[SpanRow], str |
     """The file's spans ready to store, and why chunking fell back to windows (if it did)."""
     settings = ctx.settings
     result = chunk_text(
-        msg.path, msg.content, window_lines=settings.chunk.window_lines, overlap_lines=settings.chunk.overlap_lines
+        msg.path, msg.text(), window_lines=settings.chunk.window_lines, overlap_lines=settings.chunk.overlap_lines
     )
     rows = []
     for span in result.spans:
