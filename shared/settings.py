@@ -67,6 +67,30 @@ class WalkSettings(BaseModel):
     """... or once the texts it holds for them reach this size: what bounds the producer's memory."""
 
 
+class GitSettings(BaseModel):
+    """Cloning repositories by URL (`ragfleet enqueue repo URL`). Credentials come from here only, never a URL."""
+
+    token: SecretStr | None = None
+    """Sent to every https host that has no token of its own in `tokens` (RAGFLEET_GIT__TOKEN)."""
+    tokens: dict[str, SecretStr] = Field(default_factory=dict)
+    """host -> token, e.g. RAGFLEET_GIT__TOKENS='{"github.com": "...", "gitlab.example.com": "..."}'."""
+    username: str = "x-access-token"
+    """The user name sent with a token (GitHub ignores it; GitLab wants `oauth2`, Bitbucket `x-token-auth`)."""
+    cache_dir: Path | None = None
+    """Where clones are kept, one per URL (default: <state_dir>/git)."""
+    timeout_s: float = Field(default=1800.0, gt=0)
+    """One clone or fetch gives up after this long."""
+
+    @field_validator("tokens")
+    @classmethod
+    def _lowercase_hosts(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        return {host.strip().lower(): token for host, token in value.items()}
+
+    def token_for(self, host: str) -> SecretStr | None:
+        """The token to send to `host`, if any."""
+        return self.tokens.get(host.lower(), self.token)
+
+
 class ChunkSettings(BaseModel):
     """How files become spans."""
 
@@ -210,6 +234,7 @@ class Settings(BaseSettings):
     prompt_version: str = "v1"
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     walk: WalkSettings = Field(default_factory=WalkSettings)
+    git: GitSettings = Field(default_factory=GitSettings)
     chunk: ChunkSettings = Field(default_factory=ChunkSettings)
     router: RouterSettings = Field(default_factory=RouterSettings)
     tiers: TiersSettings = Field(default_factory=TiersSettings)
