@@ -75,6 +75,7 @@ def enqueue_repo(
         repo_id = ensure_repo(conn, report.repo, report.root)
         conn.commit()
         planner = SyncPlanner(stored_hashes(conn, repo_id))
+        conn.commit()  # no transaction left open while the walk runs
         report.counts = planner.counts
         batch = _Batch()
         deferred: list[tuple[str, str]] = []  # (path, hash) of possible renames: settled after the walk

@@ -111,3 +111,32 @@ def test_a_copy_is_an_add_and_the_original_stays(indexed: Path, db: psycopg.Conn
     assert after["attempts"] == before["attempts"]
     paths = {p for (p,) in db.execute("SELECT DISTINCT path FROM spans WHERE repo = 'renames' AND path LIKE 'pkg0/%'")}
     assert {"pkg0/mod_0.py", "pkg0/copy_of_0.py"} <= paths
+
+
+def test_an_update_keeps_the_old_spans_until_the_new_ones_land(
+    fleet_settings: Settings, db: psycopg.Connection, tmp_path: Path
+) -> None:
+    root = tmp_path / "updates"
+    _write_tree(root, 3)
+    result = ragfleet("index", str(root), "--name", "updates", "--timeout", "300")
+    assert result.returncode == 0, result.stdout + result.stderr
+    path = "pkg1/mod_1.py"
+    old = db.execute("SELECT id, name FROM spans WHERE repo = 'updates' AND path = %s ORDER BY id", (path,)).fetchall()
+    (root / path).write_text("def renamed_handler(event):\n    return event\n")
+    # Plan and publish the update through a broker database no worker consumes: the message waits there.
+    assert fleet_settings.broker_url is not None and fleet_settings.broker_url.endswith("/0")
+    idle = fleet_settings.model_copy(update={"broker_url": fleet_settings.broker_url[:-2] + "/7"})
+    report = enqueue_repo(idle, make_celery(idle), root, name="updates")
+    assert report.counts.update == 1 and report.published == 1
+    # Planned, not chunked: the file still has its old spans, and says which version they are.
+    now = db.execute("SELECT id, name FROM spans WHERE repo = 'updates' AND path = %s ORDER BY id", (path,)).fetchall()
+    assert now == old
+    assert db.execute(
+        "SELECT status, chunked_hash <> content_hash FROM files WHERE repo = 'updates' AND path = %s", (path,)
+    ).fetchone() == ("queued", True)
+    # The next enqueue (to the fleet's broker) publishes it again, since its spans are not the current version.
+    again = ragfleet("index", str(root), "--name", "updates", "--timeout", "300")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "add 0, update 1, delete 0" in again.stdout
+    names = {n for (n,) in db.execute("SELECT name FROM spans WHERE repo = 'updates' AND path = %s", (path,))}
+    assert "renamed_handler" in names and "handler_1" not in names
