@@ -86,7 +86,9 @@ def down() -> None:
 @app.command()
 def index(
     path: Annotated[str, typer.Argument(help="The repository to index: a directory or a git URL.")],
-    name: Annotated[str | None, typer.Option(help="Repo name (default: the directory's name).")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Repo name (default: the directory's name, or the URL's last part).")
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Give up waiting after this many seconds.")] = 3600.0,
     ref: Annotated[str | None, typer.Option(help="With a git URL: the branch, tag or full commit SHA.")] = None,
 ) -> None:

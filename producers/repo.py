@@ -28,7 +28,7 @@ from shared.db.repos import PlannedFile, delete_files, ensure_repo, move_file, r
 from shared.languages import detect_language
 from shared.messages import FileMessage
 from shared.names import QUEUE_CHUNK, TASK_CHUNK_FILE
-from shared.settings import Settings
+from shared.settings import Settings, WalkSettings
 
 
 @dataclass
@@ -55,6 +55,9 @@ class _Batch:
     def add(self, walked: WalkedFile) -> None:
         self.files.append(walked)
         self.text_bytes += len(walked.text)
+
+    def full(self, walk: WalkSettings) -> bool:
+        return len(self.files) >= walk.commit_every_files or self.text_bytes >= walk.commit_every_bytes
 
 
 def enqueue_repo(
@@ -94,7 +97,7 @@ def enqueue_repo(
                 deferred.append((walked.path, walked.content_hash))
             elif action in ("add", "update"):
                 batch.add(walked)
-            if len(batch.files) >= walk.commit_every_files or batch.text_bytes >= walk.commit_every_bytes:
+            if batch.full(walk):
                 flush()
             elif on_progress and report.files_seen % 100 == 0:
                 on_progress(report)
@@ -111,7 +114,7 @@ def enqueue_repo(
             again = read_walked_file(root, new_path, walk, report.skips)
             if again is not None:
                 batch.add(again)
-            if len(batch.files) >= walk.commit_every_files or batch.text_bytes >= walk.commit_every_bytes:
+            if batch.full(walk):
                 flush()
         flush()
         report.deleted = delete_files(conn, repo_id, planner.to_delete())

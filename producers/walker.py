@@ -36,6 +36,7 @@ from shared.settings import WalkSettings
 
 BINARY_SNIFF_BYTES = 8192
 IGNORE_FILES = (".gitignore", ".ragfleetignore")
+MAX_IGNORE_FILE_BYTES = 1024 * 1024
 GENERATED = "generated or vendored"
 # Longest first: a UTF-32-LE mark begins with the UTF-16-LE one.
 BOMS = (
@@ -150,7 +151,8 @@ def walk_repo(root: Path, settings: WalkSettings, skips: Skips) -> Iterator[Walk
 
 
 def read_walked_file(root: Path, rel: str, settings: WalkSettings, skips: Skips) -> WalkedFile | None:
-    """Read one file again by its root-relative path (the producer re-reads a file it deferred), with the same rules."""
+    """Read one file again by its root-relative path (the producer re-reads a file it deferred): the same reading
+    rules (links, size, binary, encoding); the walk already applied the ignore and generated rules to the path."""
     full = root / rel
     if any(part.is_symlink() for part in [full, *full.parents] if part != root and _is_under(part, root)):
         skips.add("symlink (not followed)", rel)
@@ -231,11 +233,16 @@ def _decode(data: bytes) -> str | None:
 
 
 def _read_gitignore(path: Path) -> pathspec.PathSpec[Any] | None:
+    # An ignore file is read like any file: never through a link, never a FIFO (it would block), bounded.
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            data = handle.read(MAX_IGNORE_FILE_BYTES)
     except OSError:
         return None
-    return pathspec.GitIgnoreSpec.from_lines(lines)
+    return pathspec.GitIgnoreSpec.from_lines(data.decode("utf-8", errors="replace").splitlines())
 
 
 def _ignored(specs: list[tuple[str, pathspec.PathSpec[Any]]], rel: str) -> bool:

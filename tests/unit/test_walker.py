@@ -197,3 +197,18 @@ def test_a_deferred_file_is_read_again_with_the_same_rules(tmp_path: Path) -> No
     assert read_walked_file(tmp_path, "link/a.py", WalkSettings(), skips) is None
     assert read_walked_file(tmp_path, "pkg/gone.py", WalkSettings(), skips) is None
     assert set(skips.counts) == {"symlink (not followed)", "unreadable (No such file or directory)"}
+
+
+def test_an_ignore_file_that_is_a_link_or_a_fifo_is_not_read(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.write_text("*.py\n")
+    root = tmp_path / "repo"
+    (root / "a").mkdir(parents=True)
+    (root / "b").mkdir()
+    os.symlink(outside, root / "a" / ".gitignore")
+    os.mkfifo(root / "b" / ".ragfleetignore")  # reading it would block the walk forever
+    (root / "a" / "x.py").write_text("x = 1\n")
+    (root / "b" / "y.py").write_text("y = 1\n")
+    files, skips = _walk(root)
+    assert sorted(files) == ["a/x.py", "b/y.py"]
+    assert skips.counts == {"symlink (not followed)": 1, "not a regular file": 1}
