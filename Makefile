@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint unit integration bench bench-enrich bench-chunk clean
+.PHONY: install demo test lint unit integration bench bench-enrich bench-chunk bench-index clean
 
 install: $(STAMP)
 
@@ -37,7 +37,7 @@ test: lint
 	$(BIN)/pytest tests -q -ra
 
 # Benchmarks print rich tables (medians of several runs); they assert nothing. `make bench` runs them all.
-bench: install bench-enrich bench-chunk
+bench: install bench-enrich bench-chunk bench-index
 
 bench-enrich: install
 	$(BIN)/python -m tests.benchmarks.bench_enrich
@@ -46,6 +46,9 @@ bench-enrich: install
 bench-chunk: install
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python -m tests.benchmarks.bench_chunk
+
+bench-index: install
+	$(BIN)/python -m tests.benchmarks.bench_index_large
 
 clean:
 	-$(BIN)/ragfleet down

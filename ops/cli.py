@@ -85,9 +85,12 @@ def down() -> None:
 
 @app.command()
 def index(
-    path: Annotated[str, typer.Argument(help="The repository to index.")],
-    name: Annotated[str | None, typer.Option(help="Repo name (default: the directory's name).")] = None,
+    path: Annotated[str, typer.Argument(help="The repository to index: a directory or a git URL.")],
+    name: Annotated[
+        str | None, typer.Option(help="Repo name (default: the directory's name, or the URL's last part).")
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Give up waiting after this many seconds.")] = 3600.0,
+    ref: Annotated[str | None, typer.Option(help="With a git URL: the branch, tag or full commit SHA.")] = None,
 ) -> None:
     """Start the stack and workers if needed, enqueue a repository, wait until it is indexed, summarise."""
     from ops import fleet, stack
@@ -98,18 +101,22 @@ def index(
     settings = load_settings()
     if fleet.start_workers(settings):
         console.print("started one worker per queue in the background (logs: .ragfleet/logs)")
-    report = _enqueue_repo(settings, path, name)
+    report = _enqueue_repo(settings, path, name, ref)
     progress, times = wait_for_repo(settings, report.repo, timeout_s=timeout, console=console)
     _print_index_summary(settings, report, progress, times.seconds, time.monotonic() - started_at)
 
 
 @enqueue_app.command("repo")
 def enqueue_repo(
-    path: Annotated[str, typer.Argument(help="The repository directory.")],
-    name: Annotated[str | None, typer.Option(help="Repo name (default: the directory's name).")] = None,
+    path: Annotated[str, typer.Argument(help="The repository: a directory or a git URL (put `--` before a URL).")],
+    name: Annotated[
+        str | None, typer.Option(help="Repo name (default: the directory's name, or the URL's last part).")
+    ] = None,
+    ref: Annotated[str | None, typer.Option(help="With a git URL: the branch, tag or full commit SHA.")] = None,
 ) -> None:
-    """Walk a repository, sync it by content hash, publish one message per new or changed file."""
-    _enqueue_repo(load_settings(), path, name)
+    """Walk a repository (a git URL is cloned shallow into a cache first), sync it by content hash, and publish one
+    message per new or changed file as the walk goes. Credentials come from RAGFLEET_GIT__TOKEN(S), never the URL."""
+    _enqueue_repo(load_settings(), path, name, ref)
 
 
 @enqueue_app.command("spans")
@@ -165,22 +172,30 @@ def requeue_dead(
     )
 
 
-def _enqueue_repo(settings: Settings, path: str, name: str | None) -> Any:
+def _enqueue_repo(settings: Settings, path: str, name: str | None, ref: str | None = None) -> Any:
+    from ops.progress import enqueue_progress
+    from producers.git import checkout, is_git_url
     from producers.repo import enqueue_repo as run_enqueue
     from shared.celery_config import check_broker, make_celery
+    from shared.redact import redact_url
 
     client = make_celery(settings)
     check_broker(client)
-    with Progress(console=console, transient=True) as bars:
-        task = bars.add_task("publishing", total=None)
-        report = run_enqueue(
-            settings, client, path, name=name, on_publish=lambda i, n: bars.update(task, completed=i, total=n)
-        )
-    counts = report.plan.counts()
+    source = None
+    if is_git_url(path):
+        with console.status(f"fetching {redact_url(path)}"):
+            cloned = checkout(settings, path, ref=ref)
+        console.print(f"fetched {cloned.url} at {cloned.commit[:12]}" + (f" ({ref})" if ref else ""))
+        path, name, source = str(cloned.path), name or cloned.name, cloned.source
+    elif ref is not None:
+        raise BadInputError(f"--ref {ref}: only a git URL has refs; {path} is a local directory")
+    with enqueue_progress(console) as on_progress:
+        report = run_enqueue(settings, client, path, name=name, source=source, on_progress=on_progress)
+    counts = report.counts.as_dict()
     console.print(
         f"repo {report.repo}: {report.files_seen} files — add {counts['add']}, update {counts['update']}, "
-        f"delete {counts['delete']}, unchanged {counts['unchanged']}; published {report.published}, "
-        f"skipped {report.skips.total}"
+        f"delete {counts['delete']}, unchanged {counts['unchanged']}, renamed {counts['renamed']}; "
+        f"published {report.published}, skipped {report.skips.total}"
     )
     for reason, n in sorted(report.skips.counts.items()):
         console.print(f"  skipped {n}: {reason} (e.g. {', '.join(report.skips.examples[reason][:2])})")

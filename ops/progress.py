@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from shared.db import connect
 from shared.db.stats import RepoProgress, repo_progress
@@ -56,3 +59,20 @@ def wait_for_repo(
                     "— are workers running? (`ragfleet status`)"
                 )
             time.sleep(poll_s)
+
+
+@contextmanager
+def enqueue_progress(console: Console) -> Iterator[Callable[[Any], None]]:
+    """A live line while the producer walks and publishes: files walked, published, skipped (totals unknown)."""
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bars:
+        task = bars.add_task("walking", total=None)
+
+        def update(report: Any) -> None:
+            bars.update(
+                task,
+                description=f"walked {report.files_seen} files, published {report.published}, "
+                f"skipped {report.skips.total}",
+            )
+
+        yield update

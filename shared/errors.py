@@ -5,13 +5,15 @@
     ├── RetryableError              try again later, maybe elsewhere
     │   ├── BackendUnavailableError     a model/embedding server timed out, refused, or answered 5xx
     │   ├── RateLimitedError            a server said 429/503, with retry_after_s
-    │   └── StorageUnavailableError     the broker or the database cannot be reached
+    │   ├── StorageUnavailableError     the broker or the database cannot be reached
+    │   └── SourceUnreachableError      a git host cannot be reached, or does not answer in time
     ├── EscalateError               a stronger tier may succeed where this one failed
     │   ├── InvalidOutputError          not JSON, schema failure, contradicts the code's facts, cut by length
     │   └── ContextTooLongError         the input does not fit this tier's context window
     └── PermanentError              retrying cannot help
         ├── BadInputError               the input itself is wrong (path, encoding, record, message)
-        ├── NotFoundError               the thing named does not exist
+        ├── NotFoundError               the thing named does not exist (a repo, a git URL, a ref)
+        ├── AuthenticationError         a source refused our credentials, or wants some we do not have
         └── BackendRejectedError        a model server refused the request itself (400/401/404)
 
 Library exceptions are translated at the boundary (`raise ... from exc`), so
@@ -49,6 +51,10 @@ class StorageUnavailableError(RetryableError):
     """Raised when the broker or the database cannot be reached."""
 
 
+class SourceUnreachableError(RetryableError):
+    """Raised when a git host cannot be reached (DNS, refused, timed out) or a clone does not finish in time."""
+
+
 class EscalateError(RagfleetError):
     """Raised when a stronger tier may succeed where this one failed."""
 
@@ -71,6 +77,10 @@ class BadInputError(PermanentError):
 
 class NotFoundError(PermanentError):
     """Raised when a named repository, path or row does not exist."""
+
+
+class AuthenticationError(PermanentError):
+    """Raised when a git host refuses our credentials, or asks for some we do not have."""
 
 
 class BackendRejectedError(PermanentError):

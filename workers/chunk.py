@@ -15,7 +15,7 @@ def spans_of(msg: FileMessage, ctx: WorkerContext) -> tuple[list[SpanRow], str |
     settings = ctx.settings
     result = chunk_text(
         msg.path,
-        msg.content,
+        msg.text(),
         window_lines=settings.chunk.window_lines,
         overlap_lines=settings.chunk.overlap_lines,
         max_tokens=settings.chunk.max_span_tokens,

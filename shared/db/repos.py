@@ -76,3 +76,25 @@ def delete_files(conn: psycopg.Connection, repo_id: int, paths: Iterable[str]) -
     deleted = conn.execute("DELETE FROM files WHERE repo_id = %s AND path = ANY(%s)", (repo_id, paths)).rowcount
     collect_orphans(conn, hashes)
     return deleted
+
+
+def move_file(
+    conn: psycopg.Connection, repo_id: int, old_path: str, new_path: str, *, content_hash: str, language: str
+) -> bool:
+    """Move a chunked file's row and its spans to a new path (a rename without changes); False when it cannot.
+
+    The spans keep their ids, so their enrichments and embeddings (keyed by content) stay in use and no
+    model sees the file again. It cannot when the stored version is not `content_hash`, or when the new
+    name gives the file another language (it must be chunked again then). A message still queued for the
+    old path finds no row there and is ignored as stale.
+    """
+    row = conn.execute(
+        "UPDATE files SET path = %s, content_hash = chunked_hash, status = 'chunked', error = NULL, updated_at = now()"
+        " WHERE repo_id = %s AND path = %s AND chunked_hash = %s"
+        " AND language = %s RETURNING id",
+        (new_path, repo_id, old_path, content_hash, language),
+    ).fetchone()
+    if row is None:
+        return False
+    conn.execute("UPDATE spans SET path = %s WHERE file_id = %s", (new_path, row[0]))
+    return True

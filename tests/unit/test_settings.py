@@ -77,3 +77,14 @@ def test_a_malformed_endpoint_is_refused_naming_the_setting(
     message = str(caught.value)
     assert "RAGFLEET_TIERS__7B__ENDPOINTS" in message and reason in message
     assert "s3cret" not in message
+
+
+def test_git_tokens_come_from_the_environment_per_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAGFLEET_GIT__TOKEN", "default-secret")
+    monkeypatch.setenv("RAGFLEET_GIT__TOKENS", '{"GitLab.Example.com": "gitlab-secret"}')
+    settings = load_settings()
+    assert settings.git.token_for("gitlab.example.com").get_secret_value() == "gitlab-secret"  # type: ignore[union-attr]
+    assert settings.git.token_for("github.com").get_secret_value() == "default-secret"  # type: ignore[union-attr]
+    assert "secret" not in repr(settings)
+    monkeypatch.delenv("RAGFLEET_GIT__TOKEN")
+    assert load_settings().git.token_for("github.com") is None
