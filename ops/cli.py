@@ -670,6 +670,9 @@ def enqueue_msgpack(
     state_file: Annotated[
         str | None, typer.Option(help="Remember finished files here (required with --watch); they are not replayed.")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the per-file counts as JSON (one line per file).")
+    ] = False,
 ) -> None:
     """Replay msgpack document backlogs into doc_embeddings: pre-embedded records are written directly,
     the rest are embedded by the embed workers; every record is counted, rejected ones with their reason."""
@@ -677,7 +680,7 @@ def enqueue_msgpack(
     import threading
     from pathlib import Path
 
-    from ops.doc_backlog_view import failure_summary, nothing_ingested, render_reports
+    from ops.doc_backlog_view import failure_summary, nothing_ingested, render_reports, report_json
     from producers.doc_backlog import BacklogReplayer, ReplayOptions, replay_connection
     from producers.doc_backlog_watch import WatchState, expand, replay_pending
     from producers.doc_backlog_watch import watch as run_watch
@@ -704,29 +707,39 @@ def enqueue_msgpack(
     def publish(message: Any) -> None:
         client.send_task(TASK_EMBED_DOCUMENTS, args=[message.to_wire()], queue=QUEUE_EMBED)
 
+    def show(reports: list[Any], title: str) -> None:
+        if as_json:
+            for r in reports:
+                print(report_json(r), flush=True)
+        else:
+            console.print(render_reports(reports, title=title))
+
     with replay_connection(settings) as conn:
         replayer = BacklogReplayer(settings, conn, publish, options, stop=stop)
         if watch:
             assert state is not None
-            console.print(f"watching {', '.join(patterns)} every {interval:g}s (state: {state.path}); Ctrl-C stops")
+            print(
+                f"watching {', '.join(patterns)} every {interval:g}s (state: {state.path}); Ctrl-C stops",
+                file=sys.stderr,
+            )
             run_watch(
                 replayer, patterns, state, interval_s=interval, stop=stop,
-                on_file=lambda r: console.print(render_reports([r], title="replayed")),
+                on_file=lambda r: show([r], "replayed"),
             )  # fmt: skip
-            console.print("stopped; a file not finished is replayed in full next time")
+            print("stopped; a file not finished is replayed in full next time", file=sys.stderr)
             return
         paths = expand(patterns)
         if not paths:
             raise BadInputError(f"no file matches {' '.join(patterns)}")
-        with Progress(console=console, transient=True) as bars:
+        with Progress(console=console, transient=True, disable=as_json) as bars:
             task = bars.add_task("replaying", total=None)
             replayer.on_progress = lambda path, n: bars.update(task, description=f"replaying {path}", completed=n)
             reports = replay_pending(replayer, paths, state)
     skipped = len(paths) - len(reports)
-    console.print(render_reports(reports))
-    if skipped:
+    show(reports, "msgpack replay")
+    if skipped and not as_json:
         console.print(f"{skipped} file(s) already finished according to {state_file}: not replayed")
-    if any(r.queued for r in reports):
+    if any(r.queued for r in reports) and not as_json:
         console.print("queued records are embedded and written by the embed workers (`ragfleet status`)")
     if nothing_ingested(reports):
         raise BadInputError(failure_summary(reports))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from rich.console import Group, RenderableType
@@ -42,6 +43,16 @@ def render_reports(reports: Sequence[FileReport], *, title: str = "msgpack repla
             )
             lines.append(Text(f"  {r.path}: {what}"))
     return Group(*lines)
+
+
+def report_json(report: FileReport) -> str:
+    """One file's counts, reasons and problems as one JSON line (for scripts)."""
+    fields = {name: getattr(report, name) for name in (*_COLUMNS, "messages", "interrupted")}
+    return json.dumps(
+        {"path": report.path, **fields, "reasons": dict(report.reasons), "examples": report.examples,
+         "file_problems": report.file_problems},
+        sort_keys=True,
+    )  # fmt: skip
 
 
 def nothing_ingested(reports: Sequence[FileReport]) -> bool:
