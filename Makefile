@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint unit integration bench bench-enrich clean
+.PHONY: install demo test lint unit integration bench bench-enrich bench-msgpack clean
 
 install: $(STAMP)
 
@@ -37,10 +37,13 @@ test: lint
 	$(BIN)/pytest tests -q -ra
 
 # Benchmarks print rich tables (medians of several runs); they assert nothing. `make bench` runs them all.
-bench: install bench-enrich
+bench: install bench-enrich bench-msgpack
 
 bench-enrich: install
 	$(BIN)/python -m tests.benchmarks.bench_enrich
+
+bench-msgpack: install
+	$(BIN)/python -m tests.benchmarks.bench_msgpack
 
 clean:
 	-$(BIN)/ragfleet down

@@ -38,9 +38,17 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
+import psycopg.errors
 
 from shared.db import connect
-from shared.db.doc_embeddings import PLACEHOLDER_MODEL, DocRow, doc_table_dimension, stored_states, write_docs
+from shared.db.doc_embeddings import (
+    PLACEHOLDER_MODEL,
+    DocRow,
+    doc_table_dimension,
+    insert_new_docs,
+    stored_states,
+    write_docs,
+)
 from shared.doc_backlog.reader import FILE_LEVEL_REASONS, read_backlog
 from shared.doc_backlog.records import BatchHeader, DocRecord, Rejection
 from shared.errors import BadInputError, ConfigurationError
@@ -181,7 +189,7 @@ class BacklogReplayer:
         """Read, check, dedup, write and publish one file's records."""
         report = FileReport(str(path))
         pending = _Pending()
-        vector_problem: str | None = None
+        vector_problem: tuple[str, str] | None = None
         for item in read_backlog(path):
             if isinstance(item, BatchHeader):
                 vector_problem = self._vector_problem(item)
@@ -192,7 +200,7 @@ class BacklogReplayer:
                 if self.options.reembed:
                     item.embedding = None  # replaced by the workers' vector: never checked, never stored
                 elif item.embedding is not None and vector_problem is not None:
-                    reason, detail = vector_problem.split(": ", 1)
+                    reason, detail = vector_problem
                     report.reject(Rejection(reason, f"record {item.number}: {detail}"))
                     continue
                 if item.content_hash in self._seen:
@@ -212,17 +220,17 @@ class BacklogReplayer:
             self.on_progress(str(path), report.records)
         return report
 
-    def _vector_problem(self, header: BatchHeader) -> str | None:
-        """ "reason: detail" when the batch's vectors cannot be stored as they are."""
+    def _vector_problem(self, header: BatchHeader) -> tuple[str, str] | None:
+        """(reason, detail) when the batch's vectors cannot be stored as they are."""
         if header.embedding_dim != self.table_dim:
-            return (
-                f"wrong embedding dimension: batch {header.number} declares embedding_dim {header.embedding_dim}, "
+            return "wrong embedding dimension", (
+                f"batch {header.number} declares embedding_dim {header.embedding_dim}, "
                 f"doc_embeddings.embedding is vector({self.table_dim})"
             )
         fleet_model = self.settings.embedding.model
         if header.model is not None and header.model != fleet_model:
-            return (
-                f"vectors of another model: batch {header.number} was embedded with {header.model!r}, this fleet "
+            return "vectors of another model", (
+                f"batch {header.number} was embedded with {header.model!r}, this fleet "
                 f"searches with {fleet_model!r} (replay with --reembed)"
             )
         return None
@@ -254,12 +262,10 @@ class BacklogReplayer:
             else:
                 pending.queue.append(r)
         try:
-            write_docs(self.conn, real, replace=True)
-            staged = write_docs(self.conn, placeholders, replace=False)
-            self.conn.commit()
-        except BaseException:
-            self.conn.rollback()
-            raise
+            staged = self._store(real, placeholders, fresh=not states)
+        except psycopg.errors.UniqueViolation:
+            self.conn.rollback()  # another replay stored one of these hashes since we looked: merge instead
+            staged = self._store(real, placeholders, fresh=False)
         report.placeholders += staged
         report.skipped_existing += len(placeholders) - staged  # stored meanwhile by another replay
         self._publish(pending, report, final=False)
@@ -267,6 +273,25 @@ class BacklogReplayer:
             self.on_progress(report.path, report.records)
         if opts.sleep_s:
             self.stop.wait(opts.sleep_s)
+
+    def _store(self, real: list[DocRow], placeholders: list[DocRow], *, fresh: bool) -> int:
+        """Write one batch in one transaction; returns the placeholders actually staged.
+
+        `fresh`: none of the batch's hashes was stored, so plain binary COPY is enough (the dedup
+        above leaves no duplicate key within the batch); otherwise COPY into staging and merge.
+        """
+        try:
+            if fresh:
+                insert_new_docs(self.conn, real)
+                staged = insert_new_docs(self.conn, placeholders)
+            else:
+                write_docs(self.conn, real, replace=True)
+                staged = write_docs(self.conn, placeholders, replace=False)
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+        return staged
 
     def _row(self, r: DocRecord, vector: np.ndarray, *, placeholder: bool = False) -> DocRow:
         header = r.header

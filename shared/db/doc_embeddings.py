@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from shared.db.bulk import CopyTarget, copy_upsert
+from shared.db.bulk import CopyTarget, copy_rows, copy_upsert
 from shared.errors import ConfigurationError
 
 TABLE = "doc_embeddings"
@@ -101,6 +101,16 @@ def stored_states(conn: psycopg.Connection, hashes: Sequence[str]) -> dict[str, 
 def write_docs(conn: psycopg.Connection, rows: Iterable[DocRow], *, replace: bool) -> int:
     """Upsert rows in the caller's transaction; returns how many rows were inserted or replaced."""
     return copy_upsert(conn, REPLACE if replace else KEEP_EXISTING, (r.copy_row() for r in rows))
+
+
+def insert_new_docs(conn: psycopg.Connection, rows: Iterable[DocRow]) -> int:
+    """Binary COPY straight into the table, for rows whose hashes this transaction saw unstored.
+
+    About twice as fast as `write_docs` (no staging table, no merge). If another writer stores one
+    of the hashes meanwhile, the COPY fails with psycopg.errors.UniqueViolation and the caller rolls
+    back and writes the batch with `write_docs`.
+    """
+    return copy_rows(conn, TABLE, REPLACE, (r.copy_row() for r in rows))
 
 
 def doc_models(conn: psycopg.Connection) -> dict[str, int]:

@@ -181,8 +181,13 @@ def _header(fields: dict[Any, Any], number: int, count: int) -> BatchHeader | Re
     strings: dict[str, str | None] = {}
     for name in ("source", "batch_tag", "model", "prompt_version"):
         value = fields.get(name)
-        if value is not None and not isinstance(value, str):
-            return bad(f"{name} is {type(value).__name__}, not a string")
+        if value is not None and (not isinstance(value, str) or "\x00" in value):
+            return bad(f"{name} is {type(value).__name__}, not a string without NUL characters")
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return bad(f"{name} is not valid UTF-8")
         strings[name] = value
     created = fields.get("created_at")
     return BatchHeader(

@@ -17,6 +17,7 @@ to sha256(text) when absent.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -102,12 +103,13 @@ def check_record(raw: Any, header: BatchHeader, number: int) -> DocRecord | Reje
         metadata = {}
     if not isinstance(metadata, dict):
         return Rejection("metadata is not a map", f"{where}: metadata is {_type(metadata)}")
-    problem = _json_problem(metadata, "metadata")
-    if problem:
-        return Rejection("metadata is not JSON", f"{where}: {problem}")
+    if not _plainly_json(metadata):
+        problem = _json_problem(metadata, "metadata")
+        if problem:
+            return Rejection("metadata is not JSON", f"{where}: {problem}")
     source, tag = raw.get("source", header.source), raw.get("batch_tag", header.batch_tag)
-    for name, value in (("source", source), ("batch_tag", tag)):
-        if not isinstance(value, str) or _string_problem(value):
+    for name, value, default in (("source", source, header.source), ("batch_tag", tag, header.batch_tag)):
+        if value is not default and (not isinstance(value, str) or _string_problem(value)):
             return Rejection(f"{name} is not a string", f"{where}: {name} is {_type(value)}")
     digest = metadata.get("content_hash")
     if digest is None:
@@ -136,8 +138,9 @@ def check_embedding(value: Any, dim: int) -> np.ndarray | tuple[str, str]:
         odd = next(v for v in value if type(v) not in _NUMBER_TYPES)
         return "embedding is not a list of numbers", f"embedding holds a {_type(odd)}"
     with np.errstate(over="ignore"):
-        vector = np.asarray(value, dtype=np.float32)
-    if not np.isfinite(vector).all():
+        vector = np.fromiter(value, dtype=np.float32, count=dim)
+    # A float64 sum is finite exactly when every element is (dim × float32 max cannot overflow it).
+    if not math.isfinite(np.add.reduce(vector, dtype=np.float64)):
         return "embedding has NaN or infinite values", "embedding has NaN, infinite or out-of-float32-range values"
     return vector
 
@@ -151,6 +154,20 @@ def _string_problem(value: str) -> str | None:
     except UnicodeEncodeError:
         return "is not valid UTF-8"
     return None
+
+
+def _plainly_json(value: dict[str, Any]) -> bool:
+    """The fast check (C code only) that most metadata passes; False sends it to `_json_problem` for the reason.
+
+    Postgres refuses NUL characters (JSON escapes them as \\u0000) and lone surrogates; a map whose JSON
+    text reads back unequal had keys that are not strings.
+    """
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        text.encode("utf-8")
+    except (TypeError, ValueError):  # bytes, ext values, NaN, surrogates (UnicodeEncodeError is a ValueError)
+        return False
+    return "\\u0000" not in text and json.loads(text) == value
 
 
 def _json_problem(value: Any, path: str) -> str | None:

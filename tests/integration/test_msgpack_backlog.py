@@ -162,11 +162,15 @@ def test_replay_lands_good_records_and_accounts_for_every_bad_one(
 def test_bad_input_only_exits_non_zero_with_the_reasons(fleet_settings: Settings, tmp_path: Path) -> None:
     backlog(tmp_path / "bad.msgpack", [{"text": "nan", "embedding": [math.nan] * DIM}, {"text": ""}])
     (tmp_path / "notes.msgpack").write_bytes(b"\x00\x01\x02")
+    backlog(tmp_path / "wide.msgpack", [{"text": "768-d", "embedding": [0.1] * 768}], embedding_dim=768)
+    backlog(tmp_path / "other.msgpack", [{"text": "another model", "embedding": vector(3)}], model="e5-small")
     result, counts = replay(str(tmp_path / "*.msgpack"))
     assert result.returncode == 1
-    assert "nothing could be ingested from 2 file(s)" in result.stderr
+    assert "nothing could be ingested from 4 file(s)" in result.stderr
     assert "embedding has NaN or infinite values (1)" in result.stderr and "empty text (1)" in result.stderr
     assert counts["bad.msgpack"]["rejected"] == 2
+    assert "declares embedding_dim 768, doc_embeddings.embedding is vector(384)" in str(counts["wide.msgpack"])
+    assert "was embedded with 'e5-small'" in counts["other.msgpack"]["examples"]["vectors of another model"]
     for args, message in [
         ([str(tmp_path / "none-*.msgpack")], "no file matches"),
         ([str(tmp_path / "bad.msgpack"), "--reembed", "--skip-existing"], "choose one"),

@@ -61,6 +61,8 @@ def read(path: Path) -> tuple[list[BatchHeader], list[DocRecord], list[Rejection
         ({"text": "t", "metadata": {"blob": b"\x00"}}, "metadata is not JSON", "metadata.blob is bytes"),
         ({"text": "t", "metadata": {"x": [1, math.nan]}}, "metadata is not JSON", "metadata.x[1] is nan"),
         ({"text": "t", "metadata": {1: "one"}}, "metadata is not JSON", "has a int key"),
+        ({"text": "t", "metadata": {"k": ["a\x00"]}}, "metadata is not JSON", "metadata.k[0] contains a NUL"),
+        ({"text": "t", "metadata": {"k": "\udcff"}}, "metadata is not JSON", "metadata.k is not valid UTF-8"),
         ({"text": "t", "metadata": {"content_hash": 7}}, "bad metadata.content_hash", "content_hash is int"),
         ({"text": "t", "source": 3}, "source is not a string", "source is int"),
         ({"text": "t", "embedding": "0.1,0.2"}, "embedding is not a list of numbers", "embedding is string"),
@@ -148,6 +150,7 @@ def test_a_file_that_is_not_a_batch_is_rejected_whole(data: bytes, reason: str, 
         ({"embedding_dim": 0}, "embedding_dim is 0"),
         ({"embedding_dim": None}, "embedding_dim is None"),
         ({"source": 5}, "source is int"),
+        ({"batch_tag": "a\x00"}, "without NUL characters"),
     ],
 )
 def test_a_bad_header_rejects_its_batch_and_the_next_batch_is_read(
