@@ -236,6 +236,22 @@ def test_a_crashed_replay_is_repaired_by_running_it_again(
     assert stored[content_hash("record 11999")]["embedding"] == np.asarray(vector(11999 % 50), np.float32).tobytes()
 
 
+def test_two_replays_of_one_file_at_once_both_succeed(
+    fleet_settings: Settings, db: psycopg.Connection, tmp_path: Path
+) -> None:
+    records = [{"text": f"raced {i}", "embedding": vector(i % 20)} for i in range(10_000)]
+    path = backlog(tmp_path / "raced.msgpack", records)
+    argv = [RAGFLEET, "enqueue", "msgpack", str(path), "--json"]
+    first, second = (subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in "ab")
+    outputs = [p.communicate(timeout=300) for p in (first, second)]
+    assert [p.returncode for p in (first, second)] == [0, 0], outputs
+    reports = [json.loads(out.splitlines()[-1]) for out, _ in outputs]
+    assert all(r["inserted"] + r["replaced"] == 10_000 and r["rejected"] == 0 for r in reports), reports
+    stored = rows(db)
+    assert len(stored) == 10_000
+    assert stored[content_hash("raced 9999")]["embedding"] == np.asarray(vector(9999 % 20), np.float32).tobytes()
+
+
 def test_export_round_trips_through_replay_and_the_tarball_is_aligned(
     fleet_settings: Settings, db: psycopg.Connection, tmp_path: Path
 ) -> None:
