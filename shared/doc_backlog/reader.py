@@ -144,19 +144,22 @@ class _FileReader:
             try:
                 raw = unpacker.unpack()
             except msgpack.OutOfData:
+                # A rejected header already counted all of the batch's records: say why the file ends, count none.
+                lost = 0 if isinstance(header, Rejection) else count - index
                 yield Rejection(
                     "truncated",
                     f"batch {number}: the file ends inside record {self.records_read + 1}; "
                     f"{count - index} of the batch's {count} records are missing",
-                    records=count - index,
+                    records=lost,
                 )
                 return False
             except (ValueError, msgpack.UnpackException) as exc:  # FormatError, StackError, BufferFull
+                lost = 0 if isinstance(header, Rejection) else count - index
                 yield Rejection(
                     "unreadable",
                     f"batch {number}: record {self.records_read + 1} is not readable msgpack ({exc}); "
                     f"{count - index} of the batch's {count} records are lost",
-                    records=count - index,
+                    records=lost,
                 )
                 return False
             self.records_read += 1

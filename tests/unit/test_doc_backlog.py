@@ -174,6 +174,15 @@ def test_a_header_written_after_the_records_is_read_first(tmp_path: Path) -> Non
     assert records[0].embedding is not None and records[0].embedding.tolist() == [0.25] * DIM
 
 
+def test_a_truncated_batch_with_a_bad_header_counts_its_records_once(tmp_path: Path) -> None:
+    path = tmp_path / "bad-and-cut.msgpack"
+    data = pack(batch([{"text": f"doc {i}"} for i in range(6)], version=9))
+    path.write_bytes(data[:-3])
+    _, records, rejections = read(path)
+    assert records == []
+    assert [(r.reason, r.records) for r in rejections] == [("bad batch header", 6), ("truncated", 0)]
+
+
 def test_several_batches_in_one_file_and_garbage_after_them(tmp_path: Path) -> None:
     path = tmp_path / "multi.msgpack"
     path.write_bytes(pack(batch([{"text": "a"}]), batch([{"text": "b"}], source="other")) + b"\x01trailing")
