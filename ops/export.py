@@ -43,6 +43,7 @@ from shared.db import connect
 from shared.db.doc_embeddings import DocRow, doc_table_dimension, iter_docs
 from shared.db.embeddings import table_dimension
 from shared.db.export import iter_span_exports, schema_version
+from shared.db.repos import repo_id
 from shared.doc_backlog.writer import BacklogWriter, backlog_record
 from shared.errors import BadInputError
 from shared.settings import Settings
@@ -78,6 +79,8 @@ def export_tarball(settings: Settings, out: Path, *, repo: str | None = None) ->
         _snapshot(settings) as conn,
     ):
         work = Path(tmp)
+        if repo is not None:
+            repo_id(conn, repo)  # NotFoundError naming a repo that is not indexed
         dim = report.dim = table_dimension(conn)
         if doc_table_dimension(conn) != dim:
             raise BadInputError("spans and documents have vectors of different dimensions: export them separately")

@@ -308,6 +308,9 @@ def test_export_round_trips_through_replay_and_the_tarball_is_aligned(
     assert repo_lines and {(x["type"], x["repo"]) for x in repo_lines} == {("span", "export-tiny")}
     refused = ragfleet("export", str(only_repo))
     assert refused.returncode == 1 and "already exists" in refused.stderr
+    unknown = ragfleet("export", str(tmp_path / "none.tar.gz"), "--repo", "never-indexed")
+    assert unknown.returncode == 1 and "repo 'never-indexed' is not indexed" in unknown.stderr
+    assert not (tmp_path / "none.tar.gz").exists()
 
 
 def _member(tar: tarfile.TarFile, name: str) -> bytes:
