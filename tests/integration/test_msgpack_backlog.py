@@ -24,8 +24,11 @@ import psycopg
 import pytest
 from pgvector.psycopg import register_vector
 
+from shared.celery_config import make_celery
 from shared.db.doc_embeddings import as_array
 from shared.hashing import content_hash
+from shared.messages import BacklogDocument, EmbedDocumentsMessage
+from shared.names import QUEUE_EMBED, TASK_EMBED_DOCUMENTS
 from shared.settings import Settings
 from tests.integration.conftest import RAGFLEET, ragfleet, wait_until
 
@@ -184,6 +187,30 @@ def test_bad_input_only_exits_non_zero_with_the_reasons(fleet_settings: Settings
         assert refused.returncode != 0 and message in refused.stderr and "Traceback" not in refused.stderr, (
             refused.stderr
         )
+
+
+def test_the_embed_worker_refuses_documents_for_another_model(fleet_settings: Settings, db: psycopg.Connection) -> None:
+    message = EmbedDocumentsMessage(
+        model="e5-large", origin="elsewhere.msgpack", documents=[BacklogDocument(content_hash="h1", text="some text")]
+    )
+    make_celery(fleet_settings).send_task(TASK_EMBED_DOCUMENTS, args=[message.to_wire()], queue=QUEUE_EMBED)
+
+    def dead_letter() -> tuple[Any, ...] | None:
+        return db.execute(
+            "SELECT error_class, reason, payload FROM dead_letters WHERE stage = 'embed' AND task_name = %s",
+            (TASK_EMBED_DOCUMENTS,),
+        ).fetchone()
+
+    try:
+        wait_until(lambda: dead_letter() is not None, 60, "the worker to dead-letter the message")
+        error_class, reason, payload = dead_letter() or ()
+        assert error_class == "ConfigurationError"
+        assert "documents for model 'e5-large', but this worker embeds with 'all-MiniLM-L6-v2'" in reason
+        assert payload == message.to_wire()  # kept whole: `requeue-dead --stage embed` can send it again
+        assert rows(db) == {}
+    finally:
+        db.execute("DELETE FROM dead_letters WHERE task_name = %s", (TASK_EMBED_DOCUMENTS,))
+        db.execute("DELETE FROM attempts WHERE stage = 'embed' AND key LIKE 'documents:%%'")
 
 
 def test_dummy_fill_stages_rows_that_reembed_fills(
