@@ -12,16 +12,8 @@ from celery_batches import Batches, SimpleRequest
 from shared.db.failures import DeadLetter, count_delivery, forget_delivery, upsert_dead_letter
 from shared.db.spans import mark_file_failed
 from shared.errors import BadInputError, RetryableError
-from shared.hashing import content_hash
-from shared.messages import BacklogDocument, EmbedDocumentsMessage, EmbedMessage, FileMessage, SpanMessage
-from shared.names import (
-    QUEUE_EMBED,
-    TASK_CHUNK_FILE,
-    TASK_EMBED_DOCUMENTS,
-    TASK_EMBED_SPAN,
-    TASK_ENRICH_SPAN,
-    enrich_queue,
-)
+from shared.messages import EmbedMessage, FileMessage, SpanMessage
+from shared.names import QUEUE_EMBED, TASK_CHUNK_FILE, TASK_EMBED_SPAN, TASK_ENRICH_SPAN, enrich_queue
 from workers import chunk, embed, enrich
 from workers import embed_documents as embed_docs
 from workers.celery import app, settings
@@ -206,49 +198,16 @@ def _field(payload: Any, name: str) -> str:
 # ---------------------------------------------------------------- msgpack backlog documents
 
 
-@app.task(name=TASK_EMBED_DOCUMENTS, bind=True)
+@app.task(name=embed_docs.TASK, bind=True)
 def embed_documents(self: Task, payload: dict[str, Any]) -> int:
     """Embed a message of backlog documents with one model call; a document that fails is dead-lettered alone."""
     ctx = get_context()
 
     def body() -> int:
-        msg = EmbedDocumentsMessage.from_wire(payload)
+        msg = embed_docs.decode(payload)
         outcome = embed_docs.embed_documents(msg, ctx)
-        if outcome.rejected:
-            with ctx.db.connection() as conn:
-                for document, reason in outcome.rejected:
-                    _dead_letter_document(conn, msg, document, reason)
+        embed_docs.dead_letter_rejected(ctx, msg, outcome)
         return outcome.stored
 
-    stored = guarded(self, ctx, stage="embed", key=_documents_key(payload), payload=payload, body=body)
+    stored = guarded(self, ctx, stage="embed", key=embed_docs.message_key(payload), payload=payload, body=body)
     return stored or 0
-
-
-def _documents_key(payload: Any) -> str:
-    """A dead letter's key for a whole message: its documents' hashes, hashed (stable across redeliveries)."""
-    documents = payload.get("documents") if isinstance(payload, dict) else None
-    if not isinstance(documents, list):
-        documents = []
-    hashes = [str(d.get("content_hash")) for d in documents if isinstance(d, dict)]
-    return "documents:" + content_hash("\n".join(hashes) or repr(payload)[:10_000])[:32]
-
-
-def _dead_letter_document(conn: Any, msg: EmbedDocumentsMessage, document: BacklogDocument, reason: str) -> None:
-    """One document as a message of its own, so `requeue-dead --stage embed` sends it back alone."""
-    log.error("dead-lettered document %s from %s: %s", document.content_hash[:12], msg.origin, reason)
-    alone = msg.model_copy(update={"documents": [document]})
-    upsert_dead_letter(
-        conn,
-        DeadLetter(
-            stage="embed",
-            key=document.content_hash,
-            task_name=TASK_EMBED_DOCUMENTS,
-            queue=QUEUE_EMBED,
-            error_class="BadInputError",
-            reason=reason[:4000],
-            payload=alone.to_wire(),
-            history=[],
-            repo=None,
-            path=msg.origin or None,
-        ),
-    )
