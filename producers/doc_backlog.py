@@ -11,9 +11,11 @@ Where each valid record goes (the row's state is read per write batch, before an
 | without embedding | --dummy-fill N    | placeholder   | skipped-existing      | skipped-existing    |
 | any               | --reembed         | queued        | queued                | queued (replaced)   |
 
-- Pre-embedded records need no worker: this process writes them with binary COPY
-  (`shared.db.doc_embeddings.write_docs`), one transaction per `write_batch` records, so a crash
-  leaves whole batches and a re-run repairs the rest (every write is an upsert on content_hash).
+- Pre-embedded records need no worker: this process writes them with binary COPY, one transaction
+  per `write_batch` records, so a crash leaves whole batches and a re-run repairs the rest. A batch
+  whose hashes are all new goes straight into the table (`insert_new_docs`; a concurrent writer
+  that stores one of them first turns into a unique violation, a rollback and the merge path);
+  any other batch is staged and merged with INSERT … ON CONFLICT (`write_docs`).
 - Records that need a model go to the `embed` queue, `embed_batch_size` per message (a worker's
   loop handles ~1.4k messages/s: one message per record would cap a GPU embedder there); the
   worker embeds each message with one model call and writes the rows, or dead-letters a record it
