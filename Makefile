@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint unit integration bench bench-enrich bench-chunk bench-index clean
+.PHONY: install demo test lint unit integration bench bench-enrich bench-chunk bench-index bench-msgpack clean
 
 install: $(STAMP)
 
@@ -37,7 +37,7 @@ test: lint
 	$(BIN)/pytest tests -q -ra
 
 # Benchmarks print rich tables (medians of several runs); they assert nothing. `make bench` runs them all.
-bench: install bench-enrich bench-chunk bench-index
+bench: install bench-enrich bench-chunk bench-msgpack bench-index
 
 bench-enrich: install
 	$(BIN)/python -m tests.benchmarks.bench_enrich
@@ -49,6 +49,9 @@ bench-chunk: install
 
 bench-index: install
 	$(BIN)/python -m tests.benchmarks.bench_index_large
+
+bench-msgpack: install
+	$(BIN)/python -m tests.benchmarks.bench_msgpack
 
 clean:
 	-$(BIN)/ragfleet down

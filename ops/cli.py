@@ -671,6 +671,137 @@ def enqueue_backlog(
     )
 
 
+@enqueue_app.command("msgpack")
+def enqueue_msgpack(
+    patterns: Annotated[list[str], typer.Argument(help="Backlog files or quoted globs (`**` crosses directories).")],
+    reembed: Annotated[
+        bool, typer.Option("--reembed", help="Embed every record again, replacing stored vectors.")
+    ] = False,
+    skip_existing: Annotated[
+        bool, typer.Option("--skip-existing", help="Leave records whose content hash is already stored.")
+    ] = False,
+    dummy_fill: Annotated[
+        int | None, typer.Option("--dummy-fill", help="Stage zero vectors of this dimension for records without one.")
+    ] = None,
+    embed_batch_size: Annotated[int, typer.Option(help="Records per embed message (one model call).")] = 256,
+    sleep: Annotated[float, typer.Option(help="Pause this many seconds after each write batch and message.")] = 0.0,
+    watch: Annotated[bool, typer.Option("--watch", help="Keep polling the globs for new files until stopped.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between polls with --watch.")] = 5.0,
+    state_file: Annotated[
+        str | None, typer.Option(help="Remember finished files here (required with --watch); they are not replayed.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the per-file counts as JSON (one line per file).")
+    ] = False,
+) -> None:
+    """Replay msgpack document backlogs into doc_embeddings: pre-embedded records are written directly,
+    the rest are embedded by the embed workers; every record is counted, rejected ones with their reason."""
+    import signal
+    import threading
+    from pathlib import Path
+
+    from ops.doc_backlog_view import failure_summary, nothing_ingested, render_reports, report_json
+    from producers.doc_backlog import BacklogReplayer, ReplayOptions, replay_connection
+    from producers.doc_backlog_watch import WatchState, expand, replay_pending
+    from producers.doc_backlog_watch import watch as run_watch
+    from shared.celery_config import check_broker, make_celery
+    from shared.names import QUEUE_EMBED, TASK_EMBED_DOCUMENTS
+
+    options = ReplayOptions(
+        reembed=reembed, skip_existing=skip_existing, dummy_fill=dummy_fill,
+        embed_batch_size=embed_batch_size, sleep_s=sleep,
+    )  # fmt: skip
+    options.check()
+    if watch and state_file is None:
+        raise BadInputError("--watch needs --state-file F: the finished files are kept there across restarts")
+    if interval <= 0:
+        raise BadInputError(f"--interval {interval}: must be positive")
+    settings = load_settings()
+    client = make_celery(settings)
+    check_broker(client)
+    state = WatchState(Path(state_file).expanduser()) if state_file else None
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def publish(message: Any) -> None:
+        client.send_task(TASK_EMBED_DOCUMENTS, args=[message.to_wire()], queue=QUEUE_EMBED)
+
+    def show(reports: list[Any], title: str) -> None:
+        if as_json:
+            for r in reports:
+                print(report_json(r), flush=True)
+        else:
+            console.print(render_reports(reports, title=title))
+
+    with replay_connection(settings) as conn:
+        replayer = BacklogReplayer(settings, conn, publish, options, stop=stop)
+        if watch:
+            assert state is not None
+            print(
+                f"watching {', '.join(patterns)} every {interval:g}s (state: {state.path}); Ctrl-C stops",
+                file=sys.stderr,
+            )
+            run_watch(
+                replayer, patterns, state, interval_s=interval, stop=stop,
+                on_file=lambda r: show([r], "replayed"),
+            )  # fmt: skip
+            print("stopped; a file not finished is replayed in full next time", file=sys.stderr)
+            return
+        paths = expand(patterns)
+        if not paths:
+            raise BadInputError(f"no file matches {' '.join(patterns)}")
+        with Progress(console=console, transient=True, disable=as_json) as bars:
+            task = bars.add_task("replaying", total=None)
+            replayer.on_progress = lambda path, n: bars.update(task, description=f"replaying {path}", completed=n)
+            reports = replay_pending(replayer, paths, state)
+    skipped = len(paths) - len(reports)
+    show(reports, "msgpack replay")
+    if skipped and not as_json:
+        console.print(f"{skipped} file(s) already finished according to {state_file}: not replayed")
+    if any(r.queued for r in reports) and not as_json:
+        console.print("queued records are embedded and written by the embed workers (`ragfleet status`)")
+    if nothing_ingested(reports):
+        raise BadInputError(failure_summary(reports))
+    if stop.is_set():
+        raise RagfleetError("stopped before every file was replayed; run the same command again to finish")
+
+
+@app.command("export")
+def export(
+    out: Annotated[
+        str | None, typer.Argument(help="The .tar.gz to write (chunks.jsonl, embeddings.npy, metadata.json).")
+    ] = None,
+    repo: Annotated[str | None, typer.Option(help="Only this repo's spans (documents are left out).")] = None,
+    msgpack_out: Annotated[
+        str | None, typer.Option("--msgpack", help="Write doc_embeddings as a replayable msgpack backlog instead.")
+    ] = None,
+) -> None:
+    """Export the index: a tar.gz for other tools, or (--msgpack) a backlog that `enqueue msgpack` replays."""
+    from pathlib import Path
+
+    from ops.export import export_msgpack, export_tarball
+
+    if (out is None) == (msgpack_out is None):
+        raise BadInputError("export: give either OUT.tar.gz or --msgpack OUT.msgpack")
+    settings = load_settings()
+    if msgpack_out is not None:
+        if repo is not None:
+            raise BadInputError("--repo selects spans; --msgpack exports documents (doc_embeddings) only")
+        report = export_msgpack(settings, Path(msgpack_out).expanduser())
+        console.print(
+            f"{report.path}: {report.documents} documents in {report.batches} batches "
+            f"({report.placeholders} placeholders without a vector), dim {report.dim}"
+        )
+        return
+    assert out is not None
+    report = export_tarball(settings, Path(out).expanduser(), repo=repo)
+    console.print(
+        f"{report.path}: {report.lines} lines ({report.spans} spans, {report.documents} documents), "
+        f"{report.with_embedding} with a vector, dim {report.dim}; models {pairs(dict(report.embedding_models)) or '-'}"
+    )
+
+
 # ---------------------------------------------------------------- entry point
 
 

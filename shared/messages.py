@@ -186,3 +186,28 @@ class EmbedMessage(WireModel):
     path: str
     content_hash: str
     text: str
+
+
+class BacklogDocument(WireModel):
+    """One document of a msgpack backlog, as the `embed` queue carries it."""
+
+    content_hash: str
+    text: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    source: str = ""
+    batch_tag: str = ""
+
+
+class EmbedDocumentsMessage(WireModel):
+    """Many backlog documents for the `embed` queue: one message is one model call's worth of texts.
+
+    `model` is the embedding model the producer expects (the fleet's configured one): a worker
+    configured with another refuses the message rather than mix two vector spaces in one table.
+    """
+
+    version: int = MESSAGE_VERSION
+    model: str
+    prompt_version: str = ""
+    origin: str = ""
+    """The backlog file the documents came from (for logs and dead letters)."""
+    documents: list[BacklogDocument] = Field(min_length=1)

@@ -44,3 +44,8 @@ def enrich_queue(tier: str) -> str:
         return ENRICH_QUEUES[tier]
     except KeyError:
         raise ValueError(f"unknown tier {tier!r}: expected one of {', '.join(TIERS)}") from None
+
+
+# msgpack backlogs (`ragfleet enqueue msgpack`): many documents per message, on the embed queue.
+TASK_EMBED_DOCUMENTS = "ragfleet.embed_documents"
+TASK_ROUTES[TASK_EMBED_DOCUMENTS] = {"queue": QUEUE_EMBED}

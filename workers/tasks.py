@@ -15,6 +15,7 @@ from shared.errors import BadInputError, RetryableError
 from shared.messages import EmbedMessage, FileMessage, SpanMessage
 from shared.names import QUEUE_EMBED, TASK_CHUNK_FILE, TASK_EMBED_SPAN, TASK_ENRICH_SPAN, enrich_queue
 from workers import chunk, embed, enrich
+from workers import embed_documents as embed_docs
 from workers.celery import app, settings
 from workers.context import get_context
 from workers.guard import MAX_RETRIES, backoff_s, guarded
@@ -192,3 +193,21 @@ def _dead_letter_embed(conn: Any, payload: Any, reason: str) -> None:
 def _field(payload: Any, name: str) -> str:
     value = payload.get(name) if isinstance(payload, dict) else None
     return str(value) if value is not None else ""
+
+
+# ---------------------------------------------------------------- msgpack backlog documents
+
+
+@app.task(name=embed_docs.TASK, bind=True)
+def embed_documents(self: Task, payload: dict[str, Any]) -> int:
+    """Embed a message of backlog documents with one model call; a document that fails is dead-lettered alone."""
+    ctx = get_context()
+
+    def body() -> int:
+        msg = embed_docs.decode(payload)
+        outcome = embed_docs.embed_documents(msg, ctx)
+        embed_docs.dead_letter_rejected(ctx, msg, outcome)
+        return outcome.stored
+
+    stored = guarded(self, ctx, stage="embed", key=embed_docs.message_key(payload), payload=payload, body=body)
+    return stored or 0

@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-COUNTED_TABLES = ("repos", "files", "spans", "enrichments", "embeddings", "dead_letters")
+COUNTED_TABLES = ("repos", "files", "spans", "enrichments", "embeddings", "dead_letters", "doc_embeddings")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from shared.settings import Settings, load_settings
 RAGFLEET = str(Path(sys.executable).parent / "ragfleet")
 TABLES = (
     "repos, files, spans, enrichments, embeddings, attempts, dead_letters, deliveries, paused_consumers,"
-    " gpu_samples, worker_events"
+    " gpu_samples, worker_events, doc_embeddings"
 )
 
 
