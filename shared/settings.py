@@ -134,6 +134,8 @@ class EmbeddingSettings(BaseModel):
     batch_size: int = Field(default=64, ge=1)
     flush_interval_s: float = Field(default=1.0, gt=0)
     """An embed worker calls the model when it holds `batch_size` spans or after this long."""
+    max_batch_tokens: int = Field(default=32_768, ge=1)
+    """A model call also stops at this many estimated tokens (4 characters each): long texts make smaller calls."""
 
 
 class TelemetrySettings(BaseModel):
