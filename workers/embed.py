@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from shared.db.embeddings import EmbeddingRow, check_dimension, current_text_hashes, upsert_embeddings
+from shared.db.hnsw import hnsw_deferred_if_large
 from shared.hashing import content_hash
 from shared.messages import EmbedMessage
 from workers.context import WorkerContext
@@ -47,7 +48,17 @@ def embed_batch(messages: Sequence[EmbedMessage], ctx: WorkerContext) -> EmbedOu
         for m, v in vectors
     ]
     if rows:
-        with ctx.db.connection() as conn:
+        emb = settings.embedding
+        with (
+            ctx.db.connection() as conn,
+            hnsw_deferred_if_large(
+                conn,
+                "embeddings",
+                len(rows),
+                rebuild_index_rows=emb.rebuild_index_rows,
+                build_memory=emb.index_build_memory,
+            ),
+        ):
             upsert_embeddings(conn, rows)
     outcome.stored = len(rows)
     return outcome
