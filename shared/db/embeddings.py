@@ -68,14 +68,29 @@ EMBEDDINGS = CopyTarget(
 )
 
 
-def upsert_embeddings(conn: psycopg.Connection, rows: Sequence[EmbeddingRow]) -> int:
-    """Store vectors (insert, or replace the one stored for the same span and model) with binary COPY + one merge.
+# Measured by bench_embed (b): for a span batch (64 rows, one transaction) pipelined executemany is ~3x faster than
+# COPY + merge, whose staging table costs more than the rows; from about a thousand rows on, COPY + merge is as
+# fast or faster (and a backfill's 50k rows are COPY's case).
+COPY_FROM_ROWS = 1_000
+UPSERT = (
+    "INSERT INTO embeddings (content_hash, model, dim, prompt_version, text_hash, embedding)"
+    " VALUES (%s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (content_hash, model) DO UPDATE SET dim = EXCLUDED.dim, prompt_version = EXCLUDED.prompt_version,"
+    " text_hash = EXCLUDED.text_hash, embedding = EXCLUDED.embedding, created_at = now()"
+)
 
-    COPY + merge and pipelined executemany measure alike at a batch's size (see bench_embed); COPY wins at a
-    backfill's, and one code path serves both.
+
+def upsert_embeddings(conn: psycopg.Connection, rows: Sequence[EmbeddingRow]) -> int:
+    """Store vectors (insert, or replace the one stored for the same span and model); returns the rows written.
+
+    A (span, model) given twice keeps the last vector. Small writes go as one pipelined executemany, large
+    ones by binary COPY into a staging table merged with one INSERT … ON CONFLICT (see COPY_FROM_ROWS).
     """
-    return copy_upsert(
-        conn,
-        EMBEDDINGS,
-        ((r.content_hash, r.model, int(r.vector.shape[0]), r.prompt_version, r.text_hash, r.vector) for r in rows),
-    )
+    last = {(r.content_hash, r.model): r for r in rows}
+    values = [(r.content_hash, r.model, int(r.vector.shape[0]), r.prompt_version, r.text_hash, r.vector)
+              for r in last.values()]  # fmt: skip
+    if len(values) >= COPY_FROM_ROWS:
+        return copy_upsert(conn, EMBEDDINGS, values)
+    with conn.cursor() as cur:
+        cur.executemany(UPSERT, values)
+    return len(values)

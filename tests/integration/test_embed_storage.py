@@ -156,7 +156,7 @@ def test_a_backfill_loads_without_the_index_and_rebuilds_it_as_it_was(
     rng = np.random.default_rng(7)
     rows = [
         EmbeddingRow(f"backfill-{i}", "fake-embed", "v1", f"t{i}", rng.standard_normal(384).astype(np.float32))
-        for i in range(500)
+        for i in range(1500)  # over COPY_FROM_ROWS: the COPY + merge path
     ]
     with psycopg.connect(fleet_settings.require_database_url()) as conn:
         register_vector(conn)
@@ -165,7 +165,7 @@ def test_a_backfill_loads_without_the_index_and_rebuilds_it_as_it_was(
             assert hnsw_indexes(db, "embeddings") == {}  # committed: other sessions load without it too
             upsert_embeddings(conn, rows)
     assert hnsw_indexes(db, "embeddings") == before
-    assert db.execute("SELECT count(*) FROM embeddings WHERE content_hash LIKE 'backfill-%'").fetchone() == (500,)
+    assert db.execute("SELECT count(*) FROM embeddings WHERE content_hash LIKE 'backfill-%'").fetchone() == (1500,)
     assert db.execute("SELECT count(*) FROM dropped_indexes").fetchone() == (0,)
 
 
