@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint unit integration bench bench-enrich clean
+.PHONY: install demo test lint unit integration bench bench-enrich bench-embed clean
 
 install: $(STAMP)
 
@@ -37,10 +37,13 @@ test: lint
 	$(BIN)/pytest tests -q -ra
 
 # Benchmarks print rich tables (medians of several runs); they assert nothing. `make bench` runs them all.
-bench: install bench-enrich
+bench: install bench-enrich bench-embed
 
 bench-enrich: install
 	$(BIN)/python -m tests.benchmarks.bench_enrich
+
+bench-embed: install
+	$(BIN)/python -m tests.benchmarks.bench_embed
 
 clean:
 	-$(BIN)/ragfleet down
