@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import psycopg
 
-from shared.db.bulk import CopyTarget, copy_upsert
+from shared.db.bulk import CopyTarget, copy_if_new, copy_upsert
 from shared.errors import ConfigurationError
 
 
@@ -68,9 +68,9 @@ EMBEDDINGS = CopyTarget(
 )
 
 
-# Measured by bench_embed (b): for a span batch (64 rows, one transaction) pipelined executemany is ~3x faster than
-# COPY + merge, whose staging table costs more than the rows; from about a thousand rows on, COPY + merge is as
-# fast or faster (and a backfill's 50k rows are COPY's case).
+# Measured by bench_embed (b). New keys: a raw COPY is fastest at any size. Stored keys (an upsert): for a span
+# batch (64 rows, one transaction) pipelined executemany is ~3x faster than COPY + merge, whose staging table costs
+# more than the rows; from about a thousand rows on, COPY + merge is as fast or faster.
 COPY_FROM_ROWS = 1_000
 UPSERT = (
     "INSERT INTO embeddings (content_hash, model, dim, prompt_version, text_hash, embedding)"
@@ -83,12 +83,16 @@ UPSERT = (
 def upsert_embeddings(conn: psycopg.Connection, rows: Sequence[EmbeddingRow]) -> int:
     """Store vectors (insert, or replace the one stored for the same span and model); returns the rows written.
 
-    A (span, model) given twice keeps the last vector. Small writes go as one pipelined executemany, large
-    ones by binary COPY into a staging table merged with one INSERT … ON CONFLICT (see COPY_FROM_ROWS).
+    A (span, model) given twice keeps the last vector. Rows go in by one binary COPY while none of their keys
+    is stored; otherwise (re-embedding) as one pipelined executemany of upserts, or from COPY_FROM_ROWS rows on
+    by COPY into a staging table merged with one INSERT … ON CONFLICT.
     """
     last = {(r.content_hash, r.model): r for r in rows}
     values = [(r.content_hash, r.model, int(r.vector.shape[0]), r.prompt_version, r.text_hash, r.vector)
               for r in last.values()]  # fmt: skip
+    written = copy_if_new(conn, EMBEDDINGS, values)
+    if written is not None:
+        return written
     if len(values) >= COPY_FROM_ROWS:
         return copy_upsert(conn, EMBEDDINGS, values)
     with conn.cursor() as cur:

@@ -133,19 +133,28 @@ def test_a_server_that_does_not_answer_sends_the_batch_back_whole(
     assert len(server.requests) == 1  # not bisected: no text is to blame for silence
 
 
+@pytest.mark.parametrize("count", [3, 1200], ids=["executemany", "copy"])
 def test_upsert_replaces_the_vector_of_the_same_span_and_model(
-    db: psycopg.Connection, fleet_settings: Settings
+    count: int, db: psycopg.Connection, fleet_settings: Settings
 ) -> None:
-    row = EmbeddingRow("upsert-hash", "fake-embed", "v1", "text-1", np.full(384, 0.5, dtype=np.float32))
-    newer = EmbeddingRow("upsert-hash", "fake-embed", "v2", "text-2", np.full(384, 0.25, dtype=np.float32))
+    def rows(version: str, value: float) -> list[EmbeddingRow]:
+        vector = np.full(384, value, dtype=np.float32)
+        return [
+            EmbeddingRow(f"upsert-{count}-{i}", "fake-embed", version, f"text-{version}", vector) for i in range(count)
+        ]
+
     with psycopg.connect(fleet_settings.require_database_url()) as conn:
         register_vector(conn)
-        assert upsert_embeddings(conn, [row]) == 1
-        assert upsert_embeddings(conn, [newer, row, newer]) == 1  # the last row per key wins
+        assert upsert_embeddings(conn, rows("v1", 0.5)[:-1]) == count - 1
+        conn.commit()
+        # Every stored key again, plus a new one, the last row per key winning.
+        assert upsert_embeddings(conn, rows("v1", 0.5) + rows("v2", 0.25)) == count
     stored = db.execute(
-        "SELECT count(*), min(prompt_version), min(text_hash) FROM embeddings WHERE content_hash = 'upsert-hash'"
+        "SELECT count(*), min(prompt_version), max(prompt_version), min(text_hash) FROM embeddings"
+        " WHERE content_hash LIKE %s",
+        (f"upsert-{count}-%",),
     ).fetchone()
-    assert stored == (1, "v2", "text-2")
+    assert stored == (count, "v2", "v2", "text-v2")
 
 
 def test_a_backfill_loads_without_the_index_and_rebuilds_it_as_it_was(
