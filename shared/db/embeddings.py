@@ -81,15 +81,15 @@ UPSERT = (
 
 
 def upsert_embeddings(conn: psycopg.Connection, rows: Sequence[EmbeddingRow]) -> int:
-    """Store vectors (insert, or replace the one stored for the same span and model); returns the rows written.
+    """Store vectors (insert, or replace the one stored for the same span and model); returns the keys written.
 
     A (span, model) given twice keeps the last vector. Rows go in by one binary COPY while none of their keys
     is stored; otherwise (re-embedding) as one pipelined executemany of upserts, or from COPY_FROM_ROWS rows on
     by COPY into a staging table merged with one INSERT … ON CONFLICT.
     """
-    last = {(r.content_hash, r.model): r for r in rows}
     values = [(r.content_hash, r.model, int(r.vector.shape[0]), r.prompt_version, r.text_hash, r.vector)
-              for r in last.values()]  # fmt: skip
+              for r in rows]  # fmt: skip
+    # A key repeated in `rows` fails the plain COPY too; both upserts then keep its last row.
     written = copy_if_new(conn, EMBEDDINGS, values)
     if written is not None:
         return written
@@ -97,4 +97,4 @@ def upsert_embeddings(conn: psycopg.Connection, rows: Sequence[EmbeddingRow]) ->
         return copy_upsert(conn, EMBEDDINGS, values)
     with conn.cursor() as cur:
         cur.executemany(UPSERT, values)
-    return len(values)
+    return len({(r.content_hash, r.model) for r in rows})

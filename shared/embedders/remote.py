@@ -78,9 +78,17 @@ class RemoteEmbedder:
                 raise
             return self._matrix(self.vectors(http.json_body(response, self.url)), len(texts))
         except RagfleetError as exc:
-            if self._api_key and self._api_key in str(exc):
-                exc.args = (str(exc).replace(self._api_key, "***"),)
+            self._scrub(exc)
             raise
+
+    def _scrub(self, exc: BaseException | None) -> None:
+        """Mask the key wherever a server echoed it: in the error and in every error it was raised from."""
+        seen: set[int] = set()
+        while exc is not None and self._api_key and id(exc) not in seen:
+            seen.add(id(exc))
+            if self._api_key in str(exc):
+                exc.args = (str(exc).replace(self._api_key, "***"),)
+            exc = exc.__cause__ or exc.__context__
 
     def close(self) -> None:
         """Close pooled connections."""

@@ -82,16 +82,6 @@ def span_texts(count: int) -> list[str]:
     raise RuntimeError(f"only {len(texts)} texts found in the standard library")
 
 
-def median_time(run: Callable[[], None], runs: int) -> float:
-    """Median wall seconds of `runs` calls."""
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 # -- (a) the embed stage ------------------------------------------------------------------------------------------
 
 
@@ -199,16 +189,27 @@ def in_batches(write: Callable[[psycopg.Connection, list[EmbeddingRow]], None]) 
     return run
 
 
-def timed_write(conn: psycopg.Connection, write: Callable[..., None], rows: list[EmbeddingRow], runs: int) -> float:
-    """Median rows/s of `write` into an emptied table."""
+Method = tuple[str, Callable[..., None], list[EmbeddingRow]]
 
-    def once() -> None:
-        conn.execute("TRUNCATE embeddings")
-        conn.commit()
-        write(conn, rows)
 
-    # TRUNCATE inside the timed call is the same for every method and tiny against the write itself.
-    return len(rows) / median_time(once, runs)
+def timed_writes(
+    conn: psycopg.Connection, methods: list[Method], args: argparse.Namespace, *, empty: bool
+) -> dict[str, float]:
+    """Median rows/s of each method; runs interleave the methods so that drifting machine load hits all alike.
+
+    `empty`: the table is emptied (untimed) before each write; else it keeps what it holds.
+    """
+    times: dict[str, list[float]] = {label: [] for label, _, _ in methods}
+    for run in range(args.runs):
+        console.print(f"(b) run {run + 1}/{args.runs}: {', '.join(times)} ...")
+        for label, write, rows in methods:
+            if empty:
+                conn.execute("TRUNCATE embeddings")
+                conn.commit()
+            started = time.perf_counter()
+            write(conn, rows)
+            times[label].append(time.perf_counter() - started)
+    return {label: len(rows) / statistics.median(times[label]) for label, _, rows in methods}
 
 
 def bench_writes(conn: psycopg.Connection, args: argparse.Namespace) -> dict[str, float]:
@@ -218,8 +219,7 @@ def bench_writes(conn: psycopg.Connection, args: argparse.Namespace) -> dict[str
     figures: dict[str, float] = {}
     with hnsw_dropped(conn, "embeddings"):
         raw_copy(conn, rows[:5000])  # warm-up: the first COPY of a fresh server is slower than the rest
-        conn.execute("TRUNCATE embeddings")
-        for label, write, sample in (
+        fresh = [
             ("copy", raw_copy, rows),
             ("ragfleet", ragfleet_write, rows),
             ("executemany", executemany_write, rows),
@@ -227,19 +227,17 @@ def bench_writes(conn: psycopg.Connection, args: argparse.Namespace) -> dict[str
             ("ragfleet-64", in_batches(ragfleet_write), small),
             ("executemany-64", in_batches(executemany_write), small),
             ("copy-merge-64", in_batches(copy_merge_write), small),
-        ):
-            console.print(f"(b) {label}: {len(sample)} rows × {args.runs} runs ...")
-            figures[label] = timed_write(conn, write, sample, args.runs)
+        ]
+        figures |= timed_writes(conn, fresh, args, empty=True)
         conn.execute("TRUNCATE embeddings")
         raw_copy(conn, rows)
-        for label, write, sample in (
+        rewrite = [
             ("ragfleet-rewrite", ragfleet_write, rows),
             ("executemany-rewrite", executemany_write, rows),
             ("ragfleet-64-rewrite", in_batches(ragfleet_write), small),
             ("executemany-64-rewrite", in_batches(executemany_write), small),
-        ):
-            console.print(f"(b) {label}: {len(sample)} stored rows again × {args.runs} runs ...")
-            figures[label] = len(sample) / median_time(lambda w=write, r=sample: w(conn, r), args.runs)  # type: ignore[misc]
+        ]
+        figures |= timed_writes(conn, rewrite, args, empty=False)
         conn.execute("TRUNCATE embeddings")
     return figures
 

@@ -6,6 +6,7 @@ test's or the fleet's rows.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterator
 
 import numpy as np
@@ -121,6 +122,7 @@ def test_a_refused_key_is_a_configuration_error_that_never_shows_the_key(
     with pytest.raises(ConfigurationError, match="HTTP 401") as caught:
         embed_batch(_messages(f"auth_{backend}", 2), _context(fleet_settings, backend, server, api_key=API_KEY))
     assert API_KEY not in str(caught.value) and "***" in str(caught.value)
+    assert API_KEY not in "".join(traceback.format_exception(caught.value))  # nor in what it was raised from
     assert all(r["authorized"] for r in server.requests)
 
 
