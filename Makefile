@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint unit integration bench bench-enrich bench-chunk bench-index bench-msgpack clean
+.PHONY: install demo test lint unit integration bench bench-enrich bench-chunk bench-embed bench-msgpack bench-index clean
 
 install: $(STAMP)
 
@@ -37,7 +37,7 @@ test: lint
 	$(BIN)/pytest tests -q -ra
 
 # Benchmarks print rich tables (medians of several runs); they assert nothing. `make bench` runs them all.
-bench: install bench-enrich bench-chunk bench-msgpack bench-index
+bench: install bench-enrich bench-chunk bench-embed bench-msgpack bench-index
 
 bench-enrich: install
 	$(BIN)/python -m tests.benchmarks.bench_enrich
@@ -52,6 +52,9 @@ bench-index: install
 
 bench-msgpack: install
 	$(BIN)/python -m tests.benchmarks.bench_msgpack
+
+bench-embed: install
+	$(BIN)/python -m tests.benchmarks.bench_embed
 
 clean:
 	-$(BIN)/ragfleet down

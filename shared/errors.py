@@ -4,6 +4,7 @@
     ├── ConfigurationError          bad or missing settings, found at start-up
     ├── RetryableError              try again later, maybe elsewhere
     │   ├── BackendUnavailableError     a model/embedding server timed out, refused, or answered 5xx
+    │   │   └── BackendUnreachableError     ... gave no answer at all (refused, dropped, timed out)
     │   ├── RateLimitedError            a server said 429/503, with retry_after_s
     │   ├── StorageUnavailableError     the broker or the database cannot be reached
     │   └── SourceUnreachableError      a git host cannot be reached, or does not answer in time
@@ -37,6 +38,10 @@ class RetryableError(RagfleetError):
 
 class BackendUnavailableError(RetryableError):
     """Raised when a model or embedding server times out, refuses, or answers 5xx."""
+
+
+class BackendUnreachableError(BackendUnavailableError):
+    """Raised when a server gives no answer at all (connection refused or dropped, timed out): no input is to blame."""
 
 
 class RateLimitedError(RetryableError):

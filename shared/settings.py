@@ -120,6 +120,17 @@ class RouterSettings(BaseModel):
     to_api_tokens: int = 6000
 
 
+def check_http_url(endpoint: str) -> None:
+    """ValueError (naming the redacted URL) unless `endpoint` is an http(s)://host[:port] URL."""
+    try:
+        parts = urlsplit(endpoint)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise ValueError(f"endpoint {redact_url(endpoint)!r} is not a URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"endpoint {redact_url(endpoint)!r} is not an http(s)://host[:port] URL")
+
+
 class TierSettings(BaseModel):
     """One LLM tier: a protocol, a model and the hosts that serve it."""
 
@@ -151,13 +162,7 @@ class TierSettings(BaseModel):
     @classmethod
     def _check_endpoints(cls, value: list[str]) -> list[str]:
         for endpoint in value:
-            try:
-                parts = urlsplit(endpoint)
-                parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-            except ValueError as exc:
-                raise ValueError(f"endpoint {redact_url(endpoint)!r} is not a URL ({exc})") from None
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError(f"endpoint {redact_url(endpoint)!r} is not an http(s)://host[:port] URL")
+            check_http_url(endpoint)
         return value
 
     @property
@@ -186,16 +191,53 @@ class TiersSettings(BaseModel):
         return {"7b": self.t7b, "14b": self.t14b, "api": self.api}[tier]
 
 
+DEFAULT_EMBED_ENDPOINTS = {
+    "ollama": "http://127.0.0.1:11434",
+    "openai": "http://127.0.0.1:8000/v1",
+    "http": "http://127.0.0.1:8000/model/embed",
+}
+
+
 class EmbeddingSettings(BaseModel):
     """The embedder used by the embed workers and by search."""
 
-    backend: Literal["sentence-transformers"] = "sentence-transformers"
+    backend: Literal["sentence-transformers", "ollama", "openai", "http"] = "sentence-transformers"
+    """`ollama`: /api/embed; `openai`: /v1/embeddings (vLLM, TEI, LM Studio, the OpenAI API); `http`: the generic
+    endpoint (POST {"model", "texts"} -> {"embeddings"})."""
     model: str = "all-MiniLM-L6-v2"
     dim: int = 384
     device: str = "cpu"
     batch_size: int = Field(default=64, ge=1)
     flush_interval_s: float = Field(default=1.0, gt=0)
     """An embed worker calls the model when it holds `batch_size` spans or after this long."""
+    max_batch_tokens: int = Field(default=32_768, ge=1)
+    """A model call also stops at this many estimated tokens (4 characters each): long texts make smaller calls."""
+    endpoint: str | None = None
+    """Where an HTTP backend sends texts. `ollama`: the server (default http://127.0.0.1:11434); `openai`: the server
+    or its /v1 (default http://127.0.0.1:8000/v1); `http`: the full URL (default http://127.0.0.1:8000/model/embed;
+    the plain EMBED_ENDPOINT variable is read too, RAGFLEET_EMBEDDING__ENDPOINT wins)."""
+    api_key: SecretStr | None = None
+    """Sent as a bearer token by the HTTP backends; never logged."""
+    timeout_s: float = Field(default=60.0, gt=0)
+    """Read timeout of one embedding request (a whole batch)."""
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    rebuild_index_rows: int = Field(default=10_000, ge=1)
+    """A write of at least this many vectors drops the HNSW index, loads, and rebuilds it (pgvector's advice for
+    backfills: inserting into an HNSW index is far slower than building it later); smaller writes go straight in."""
+    index_build_memory: str = Field(default="1GB", pattern=r"^[1-9][0-9]*(kB|MB|GB)$")
+    """maintenance_work_mem for that rebuild (the HNSW graph must fit in it, or the build is ~3x slower)."""
+
+    @field_validator("endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_http_url(value)
+        return value
+
+    @property
+    def resolved_endpoint(self) -> str:
+        """The endpoint, or the backend's default."""
+        return self.endpoint or DEFAULT_EMBED_ENDPOINTS.get(self.backend, "")
 
 
 class TelemetrySettings(BaseModel):
@@ -252,10 +294,22 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     flower: FlowerSettings = Field(default_factory=FlowerSettings)
+    embed_endpoint: str | None = Field(default=None, validation_alias="EMBED_ENDPOINT", exclude=True)
+    """The plain EMBED_ENDPOINT variable, as the issue names it: fills `embedding.endpoint` when that is unset."""
     worker_gpu: str | None = None
     """The GPU this worker process is pinned to (an NVML index, a GPU-… or a MIG-… UUID): it samples that GPU's
     telemetry and applies back-pressure. `ragfleet worker --gpu G` sets it (to the UUID) together with
     CUDA_VISIBLE_DEVICES; with plain `celery -A workers worker`, set both yourself."""
+
+    @model_validator(mode="after")
+    def _plain_embed_endpoint(self) -> Settings:
+        if self.embed_endpoint and self.embedding.endpoint is None:
+            try:
+                check_http_url(self.embed_endpoint)
+            except ValueError as exc:
+                raise ValueError(f"EMBED_ENDPOINT: {exc}") from None
+            self.embedding = self.embedding.model_copy(update={"endpoint": self.embed_endpoint})
+        return self
 
     @property
     def stack_file(self) -> Path:

@@ -9,6 +9,17 @@ Endpoints
     GET  /api/tags              Ollama model list: ``{"models": [{"name": model}]}``
     GET  /v1/models             OpenAI model list: ``{"data": [{"id": model}]}``
     GET  /health                200 ``{"status": "ok"}``
+    POST /api/embed             Ollama embeddings: ``{"model", "input": str | [str]}`` -> ``{"embeddings": [[float]]}``
+    POST /v1/embeddings         OpenAI embeddings: ``{"model", "input"}`` -> ``{"data": [{"index", "embedding"}]}``
+    POST /model/embed           generic: ``{"model", "texts": [str]}`` -> ``{"embeddings": [[float]]}``
+
+Embeddings: ``fake_embedding(text, embed_dim)``, a unit vector seeded by the text's sha256 (same text, same
+vector). A text containing ``FAIL_TEXT`` makes the whole request answer 500 (as a server that chokes on one
+input does); one containing ``NAN_TEXT`` gets a vector of NaN (sent as JSON ``NaN``, which Python's json reads).
+Set ``embed_dim`` to answer with another dimension than the client expects. Embed requests consume scripted
+faults like chat requests; of the kinds, HTTP statuses, ``timeout``, ``invalid_json`` and ``empty_body`` apply.
+With ``api_key`` set, every POST without ``Authorization: Bearer <api_key>`` gets 401, and the message echoes
+the key it was sent, as some servers do (clients must not pass it on).
 
 Prompt contract (what the fake reads from the *last user message*; everything else in the prompt is ignored)
     ``Symbol: <name>``          the span's name; the summary becomes ``"Fake summary of <name>."``
@@ -27,7 +38,7 @@ for a slot, as with OLLAMA_NUM_PARALLEL. Faults that real servers raise before g
 or the server stops) and then closes the connection unanswered. The other faults are "generated": they take a slot
 and the latency like a normal answer.
 
-Faults are consumed one per chat request (either protocol), in script order; GET requests consume none.
+Faults are consumed one per chat or embed request (any protocol), in script order; GET requests consume none.
 
 Run it by hand:  python -m tests.fake_llm --port 11434 --latency 0.5 --slots 4 --model qwen2.5:7b-instruct-q4_K_M
 """
@@ -36,9 +47,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import itertools
 import json
 import math
+import random
 import socket
 import socketserver
 import sys
@@ -97,6 +110,9 @@ SILENT_TRUNCATION_TOKENS = 64
 INVALID_JSON_CONTENT = '{"summary": "unterminated'
 PROSE_CONTENT = "Sure! This function parses a file and returns its lines."
 GHOST_PARAMETER = "ghost_param"
+EMBED_PATHS = ("/api/embed", "/v1/embeddings", "/model/embed")
+FAIL_TEXT = "[[fake-embed:fail]]"
+NAN_TEXT = "[[fake-embed:nan]]"
 
 
 @dataclass
@@ -117,6 +133,14 @@ class Fault:
 def estimate_tokens(text_length: int) -> int:
     """The fake's token estimate: one token per four characters, rounded up."""
     return math.ceil(text_length / 4)
+
+
+def fake_embedding(text: str, dim: int) -> list[float]:
+    """The deterministic unit vector the fake answers for ``text``."""
+    rng = random.Random(hashlib.sha256(text.encode()).digest())
+    values = [rng.gauss(0.0, 1.0) for _ in range(dim)]
+    norm = math.sqrt(sum(v * v for v in values)) or 1.0
+    return [v / norm for v in values]
 
 
 def _content_text(content: Any) -> str:
@@ -231,16 +255,7 @@ class _Handler(BaseHTTPRequestHandler):
             sys.stderr.write(f"fake-llm {self.address_string()} - {format % args}\n")
 
     def _send(self, status: int, payload: Any = None, *, headers: dict[str, str] | None = None) -> None:
-        data = b"" if payload is None else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        if data:
-            self.wfile.write(data)
-        self.wfile.flush()
+        self._send_raw(status, b"" if payload is None else json.dumps(payload).encode(), headers=headers)
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
@@ -281,6 +296,14 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = None
         record = fake._record(self, path, protocol, body)
+        if fake.api_key is not None and not self._authorized():
+            record["status"] = 401
+            sent = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            self._send(401, self._error(protocol, 401, f"Incorrect API key provided: {sent}"))
+            return
+        if path in EMBED_PATHS:
+            self._embed(path, body, record)
+            return
         if path not in ("/api/chat", "/v1/chat/completions"):
             status, payload = self._not_found(path)
             record["status"] = status
@@ -321,6 +344,69 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = self._generate(body, openai, kind, tokens, started)
         record["status"] = status
         self._send(status, payload)
+
+    def _authorized(self) -> bool:
+        return self.headers.get("Authorization") == f"Bearer {self.fake.api_key}"
+
+    def _embed(self, path: str, body: Any, record: dict[str, Any]) -> None:
+        """Answer one embed request in the protocol of its path (see the module docstring)."""
+        fake = self.fake
+        protocol = self._protocol()
+        field = "texts" if path == "/model/embed" else "input"
+        texts = body.get(field) if isinstance(body, dict) else None
+        if isinstance(texts, str):
+            texts = [texts]
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            record["status"] = 400
+            self._send(400, self._error(protocol, 400, f"fake 400: {field} must be a string or a list of strings"))
+            return
+        fault = fake._next_fault()
+        kind = fault.kind if fault else None
+        record["fault"] = kind
+        if kind is None and any(FAIL_TEXT in t for t in texts):
+            kind = "http_500"
+        if kind == "timeout":
+            fake._stopping.wait(TIMEOUT_HOLD_S)
+            self.close_connection = True
+            return
+        if kind in HTTP_FAULT_STATUS:
+            status = HTTP_FAULT_STATUS[kind]
+            record["status"] = status
+            self._send(status, self._error(protocol, status, f"fake {status} {_STATUS_TEXT[status][0]}"))
+            return
+        fake._stopping.wait(fake.latency_s)
+        if kind in ("invalid_json", "empty_body"):
+            record["status"] = 200
+            self._send_raw(200, b"" if kind == "empty_body" else INVALID_JSON_CONTENT.encode())
+            return
+        vectors = [[math.nan] * fake.embed_dim if NAN_TEXT in t else fake_embedding(t, fake.embed_dim) for t in texts]
+        model = body.get("model") or fake.model
+        tokens = sum(estimate_tokens(len(t)) for t in texts)
+        payload: Any
+        if path == "/v1/embeddings":
+            payload = {
+                "object": "list",
+                "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+                "model": model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        elif path == "/api/embed":
+            payload = {"model": model, "embeddings": vectors, "prompt_eval_count": tokens}
+        else:
+            payload = {"model": model, "embeddings": vectors}
+        record["status"] = 200
+        self._send(200, payload)
+
+    def _send_raw(self, status: int, data: bytes, *, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if data:
+            self.wfile.write(data)
+        self.wfile.flush()
 
     # -- answers --------------------------------------------------------------------------------------------------
 
@@ -412,7 +498,14 @@ class FakeLLMServer:
     """A fake Ollama / OpenAI-compatible chat server on 127.0.0.1 (see the module docstring)."""
 
     def __init__(
-        self, *, latency_s: float = 0.0, slots: int = 4, model: str = "fake-7b", context_tokens: int = 8192
+        self,
+        *,
+        latency_s: float = 0.0,
+        slots: int = 4,
+        model: str = "fake-7b",
+        context_tokens: int = 8192,
+        embed_dim: int = 384,
+        api_key: str | None = None,
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be >= 1")
@@ -420,6 +513,8 @@ class FakeLLMServer:
         self.slots = slots
         self.model = model
         self.context_tokens = context_tokens
+        self.embed_dim = embed_dim
+        self.api_key = api_key
         self.verbose = False
         self.requests: list[dict[str, Any]] = []
         self.max_in_flight = 0
@@ -490,7 +585,7 @@ class FakeLLMServer:
     # -- scripting ------------------------------------------------------------------------------------------------
 
     def script(self, *faults: Fault) -> None:
-        """Queue faults; the next chat requests (either protocol) consume them in order."""
+        """Queue faults; the next chat or embed requests (any protocol) consume them in order."""
         with self._lock:
             self._faults.extend([fault, fault.times] for fault in faults)
 

@@ -8,6 +8,7 @@ from functools import cached_property
 
 import httpx
 
+from shared import http as llm_http
 from shared.db import Database
 from shared.embedders import Embedder, make_embedder
 from shared.names import TIERS
@@ -17,7 +18,6 @@ from workers.gpu.nvml import Nvml
 from workers.gpu.telemetry import TelemetrySampler
 from workers.host_load import HostLoad
 from workers.llm import LLMBackend, make_backend
-from workers.llm import http as llm_http
 
 
 class WorkerContext:

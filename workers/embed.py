@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import logging
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from shared.db.embeddings import EmbeddingRow, check_dimension, current_text_hashes, upsert_embeddings
+from shared.db.hnsw import hnsw_deferred_if_large
 from shared.embedders import Embedder
-from shared.errors import BadInputError
 from shared.hashing import content_hash
 from shared.messages import EmbedMessage
 from workers.context import WorkerContext
-
-log = logging.getLogger(__name__)
+from workers.embed_batches import T, embed_in_batches
 
 
 @dataclass
@@ -28,7 +27,7 @@ class EmbedOutcome:
 
 
 def embed_batch(messages: Sequence[EmbedMessage], ctx: WorkerContext) -> EmbedOutcome:
-    """Embed every message whose text changed, in one model call (bisected if it fails)."""
+    """Embed every message whose text changed, in calls of `batch_size` texts (a failing call is bisected)."""
     settings = ctx.settings
     embedder = ctx.embedder
     outcome = EmbedOutcome()
@@ -39,7 +38,9 @@ def embed_batch(messages: Sequence[EmbedMessage], ctx: WorkerContext) -> EmbedOu
         current = current_text_hashes(conn, list(by_hash), embedder.model)
     todo = [m for h, m in by_hash.items() if current.get(h) != content_hash(m.text)]
     outcome.unchanged = len(messages) - len(todo)
-    vectors, outcome.rejected = embed_bisecting(embedder, todo)
+    vectors, outcome.rejected = embed_in_batches(
+        embedder, todo, batch_size=settings.embedding.batch_size, max_batch_tokens=settings.embedding.max_batch_tokens
+    )
     rows = [
         EmbeddingRow(
             content_hash=m.content_hash,
@@ -51,34 +52,25 @@ def embed_batch(messages: Sequence[EmbedMessage], ctx: WorkerContext) -> EmbedOu
         for m, v in vectors
     ]
     if rows:
-        with ctx.db.connection() as conn:
+        emb = settings.embedding
+        with (
+            ctx.db.connection() as conn,
+            hnsw_deferred_if_large(
+                conn,
+                "embeddings",
+                len(rows),
+                rebuild_index_rows=emb.rebuild_index_rows,
+                build_memory=emb.index_build_memory,
+            ),
+        ):
             upsert_embeddings(conn, rows)
     outcome.stored = len(rows)
     return outcome
 
 
-def embed_bisecting(
-    embedder: Embedder, messages: Sequence[EmbedMessage]
-) -> tuple[list[tuple[EmbedMessage, np.ndarray]], list[tuple[EmbedMessage, str]]]:
-    """Embed all messages; when a call fails, split the batch so one bad text cannot sink the rest."""
-    if not messages:
-        return [], []
-    try:
-        vectors = embedder.embed([m.text for m in messages])
-        _check_vectors(vectors, len(messages), embedder.dim)
-    except (BadInputError, ValueError, RuntimeError) as exc:
-        if len(messages) == 1:
-            return [], [(messages[0], f"{type(exc).__name__}: {exc}")]
-        log.warning("embedding a batch of %d failed (%s); bisecting", len(messages), exc)
-        half = len(messages) // 2
-        good_a, bad_a = embed_bisecting(embedder, messages[:half])
-        good_b, bad_b = embed_bisecting(embedder, messages[half:])
-        return good_a + good_b, bad_a + bad_b
-    return list(zip(messages, vectors, strict=True)), []
+def embed_bisecting(embedder: Embedder, items: Sequence[T]) -> tuple[list[tuple[T, np.ndarray]], list[tuple[T, str]]]:
+    """All items in one model call, bisected on failure: for callers written before `embed_in_batches`.
 
-
-def _check_vectors(vectors: np.ndarray, count: int, dim: int) -> None:
-    if vectors.shape != (count, dim):
-        raise BadInputError(f"embedder returned shape {vectors.shape}, expected ({count}, {dim})")
-    if not np.isfinite(vectors).all():
-        raise BadInputError("embedder returned NaN or infinite values")
+    New code calls `embed_in_batches` with `embedding.batch_size` and `embedding.max_batch_tokens`.
+    """
+    return embed_in_batches(embedder, items, batch_size=max(1, len(items)), max_batch_tokens=sys.maxsize)

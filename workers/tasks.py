@@ -11,7 +11,7 @@ from celery_batches import Batches, SimpleRequest
 
 from shared.db.failures import DeadLetter, count_delivery, forget_delivery, upsert_dead_letter
 from shared.db.spans import mark_file_failed
-from shared.errors import BadInputError, RetryableError
+from shared.errors import BadInputError, ConfigurationError, RetryableError
 from shared.messages import EmbedMessage, FileMessage, SpanMessage
 from shared.names import QUEUE_EMBED, TASK_CHUNK_FILE, TASK_EMBED_SPAN, TASK_ENRICH_SPAN, enrich_queue
 from workers import chunk, embed, enrich
@@ -114,6 +114,12 @@ def embed_span(requests: list[SimpleRequest]) -> None:
         outcome = embed.embed_batch(messages, ctx)
     except RetryableError as exc:
         _republish_or_dead_letter(ctx, messages, payloads, retries, str(exc))
+    except ConfigurationError as exc:
+        # Wrong dimension, credentials or model: kept whole for `requeue-dead` once the configuration is fixed.
+        log.error("embedding is misconfigured: %s", exc)
+        with ctx.db.connection() as conn:
+            for msg in messages:
+                _dead_letter_embed(conn, payloads[msg.content_hash], str(exc), error_class="ConfigurationError")
     else:
         log.info(
             "embedded %d spans (%d unchanged, %d rejected) in %.0f ms",
@@ -170,7 +176,7 @@ def _republish_or_dead_letter(
                 _dead_letter_embed(conn, payloads[msg.content_hash], reason)
 
 
-def _dead_letter_embed(conn: Any, payload: Any, reason: str) -> None:
+def _dead_letter_embed(conn: Any, payload: Any, reason: str, error_class: str = "BadInputError") -> None:
     log.error("dead-lettered embed message: %s", reason)
     body = payload if isinstance(payload, dict) else {"raw": repr(payload)[:10_000]}
     upsert_dead_letter(
@@ -180,7 +186,7 @@ def _dead_letter_embed(conn: Any, payload: Any, reason: str) -> None:
             key=_field(body, "content_hash") or f"malformed:{hash(repr(body))}",
             task_name=TASK_EMBED_SPAN,
             queue=QUEUE_EMBED,
-            error_class="BadInputError",
+            error_class=error_class,
             reason=reason[:4000],
             payload=body,
             history=[],

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from shared.db.connect import connect
+from shared.db.hnsw import restore_dropped_indexes
 from shared.errors import ConfigurationError
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -61,6 +62,8 @@ def migrate(url: str) -> list[Migration]:
                         (migration.version, migration.name),
                     )
                 applied.append(migration)
+            # An HNSW index that a crashed backfill dropped is rebuilt here (see shared.db.hnsw).
+            restore_dropped_indexes(conn)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
     return applied

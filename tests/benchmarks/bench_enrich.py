@@ -139,10 +139,19 @@ def worker(settings: Settings, state_dir: Path, name: str) -> Iterator[subproces
         "RAGFLEET_TIERS__7B__CONCURRENCY": str(tier.concurrency),
         "RAGFLEET_TIERS__7B__QUEUE_DEPTH": str(tier.queue_depth),
     }
+    with celery_worker(QUEUE_ENRICH_7B, settings, state_dir, name, env) as proc:
+        yield proc
+
+
+@contextlib.contextmanager
+def celery_worker(
+    queue: str, settings: Settings, state_dir: Path, name: str, env: dict[str, str]
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real worker on `queue` with exactly `env` (own process group, its log under the state dir), stopped after."""
     log = state_dir / f"worker-{name.split('@')[0]}.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", *fleet.worker_argv(QUEUE_ENRICH_7B, settings, node_name=name)],
+            [sys.executable, "-m", "celery", *fleet.worker_argv(queue, settings, node_name=name)],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=state_dir,
             start_new_session=True,
         )  # fmt: skip
@@ -183,26 +192,31 @@ def one_run(app: Celery, db: psycopg.Connection, servers: list[FakeLLMServer], a
         for i in range(spans):
             app.send_task(TASK_ENRICH_SPAN, args=[span_message(run_id, i).to_wire()], queue=QUEUE_ENRICH_7B,
                           producer=producer)  # fmt: skip
-    deadline = time.monotonic() + 30 + 10 * spans * args.latency / slots
-    while True:
-        row = db.execute(
-            "SELECT (SELECT count(*) FROM enrichments), (SELECT count(*) FROM deliveries),"
-            " (SELECT count(*) FROM dead_letters), (SELECT min(reason) FROM dead_letters)"
-        ).fetchone()
-        assert row is not None
-        stored, pending, dead, reason = row
-        if dead:
-            raise RuntimeError(f"{dead} span(s) dead-lettered, e.g.: {reason}")
-        if stored >= spans and pending == 0:
-            break
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {stored}/{spans} spans enriched in time")
-        time.sleep(0.2)
+    wait_stored(db, "enrichments", spans, timeout_s=30 + 10 * spans * args.latency / slots)
     purge(app, QUEUE_EMBED)
     result = measure([s.in_flight_samples() for s in servers], since, slots, args.latency)
     if result.spans != spans:
         raise RuntimeError(f"{result.spans} model calls for {spans} spans (retries?): the figures would be wrong")
     return result
+
+
+def wait_stored(db: psycopg.Connection, table: str, count: int, *, timeout_s: float, poll_s: float = 0.2) -> None:
+    """Wait until `table` holds `count` rows and no delivery is pending; RuntimeError on a dead letter or timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        row = db.execute(
+            f"SELECT (SELECT count(*) FROM {table}), (SELECT count(*) FROM deliveries),"
+            " (SELECT count(*) FROM dead_letters), (SELECT min(reason) FROM dead_letters)"
+        ).fetchone()
+        assert row is not None
+        stored, pending, dead, reason = row
+        if dead:
+            raise RuntimeError(f"{dead} message(s) dead-lettered, e.g.: {reason}")
+        if stored >= count and pending == 0:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {stored}/{count} rows in {table} in time")
+        time.sleep(poll_s)
 
 
 def bench_config(base: Settings, broker_url: str, hosts: int, args: argparse.Namespace) -> list[RunResult]:

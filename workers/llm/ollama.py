@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 
 from shared.errors import InvalidOutputError
+from shared.http import check_status, json_body, translated
 from workers.llm.base import Completion, CompletionRequest
-from workers.llm.http import check_status, json_body, translated
 
 
 class OllamaBackend:

@@ -1,4 +1,4 @@
-"""httpx errors and HTTP statuses mapped to ragfleet's error tree, in one place."""
+"""httpx errors and HTTP statuses mapped to ragfleet's error tree, in one place (LLM backends and embedders)."""
 
 from __future__ import annotations
 
