@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,12 +46,14 @@ import psycopg.errors
 from shared.db import connect
 from shared.db.doc_embeddings import (
     PLACEHOLDER_MODEL,
+    TABLE,
     DocRow,
     doc_table_dimension,
     insert_new_docs,
     stored_states,
     write_docs,
 )
+from shared.db.hnsw import hnsw_dropped
 from shared.doc_backlog.reader import FILE_LEVEL_REASONS, read_backlog
 from shared.doc_backlog.records import BatchHeader, DocRecord, Rejection
 from shared.errors import BadInputError, ConfigurationError
@@ -172,20 +175,40 @@ class BacklogReplayer:
                 f"--dummy-fill {options.dummy_fill}: doc_embeddings.embedding is vector({self.table_dim})"
             )
         self._seen: set[str] = set()
+        self._backfill: ExitStack | None = None
+        self._written = 0
 
-    def new_replay_set(self) -> None:
-        """Forget the content hashes seen so far (dedup holds within one replay set)."""
+    @contextmanager
+    def replay_set(self) -> Iterator[None]:
+        """One replay set: dedup holds within it, and so does the backfill decision.
+
+        Once the set has written `embedding.rebuild_index_rows` rows, the HNSW index is dropped for the
+        rest of it and rebuilt when the set ends (also when it fails): a backfill loads at COPY speed
+        instead of updating the graph row by row, and a small replay never pays for a rebuild.
+        """
         self._seen.clear()
+        self._written = 0
+        with ExitStack() as self._backfill:
+            try:
+                yield
+            finally:
+                self._backfill = None
 
     def replay(self, paths: Sequence[Path]) -> list[FileReport]:
         """Replay files in order as one replay set."""
-        self.new_replay_set()
         reports = []
-        for path in paths:
-            reports.append(self.replay_file(path))
-            if self.stop.is_set():
-                break
+        with self.replay_set():
+            for path in paths:
+                reports.append(self.replay_file(path))
+                if self.stop.is_set():
+                    break
         return reports
+
+    def _count_written(self, rows: int) -> None:
+        before, self._written = self._written, self._written + rows
+        embedding = self.settings.embedding
+        if self._backfill is not None and before < embedding.rebuild_index_rows <= self._written:
+            self._backfill.enter_context(hnsw_dropped(self.conn, TABLE, build_memory=embedding.index_build_memory))
 
     def replay_file(self, path: Path) -> FileReport:
         """Read, check, dedup, write and publish one file's records."""
@@ -293,6 +316,7 @@ class BacklogReplayer:
         except BaseException:
             self.conn.rollback()
             raise
+        self._count_written(len(real) + staged)
         return staged
 
     def _row(self, r: DocRecord, vector: np.ndarray, *, placeholder: bool = False) -> DocRow:

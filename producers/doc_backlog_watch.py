@@ -122,20 +122,20 @@ def replay_pending(
     on_file: Callable[[FileReport], None] | None = None,
 ) -> list[FileReport]:
     """One replay set: every ready file not yet finished; each marked finished when read whole and unchanged."""
-    replayer.new_replay_set()
     reports = []
-    for path in paths:
-        stamp = FileStamp.of(path)
-        if stamp is None or not ready(path, stamp) or (state is not None and state.is_finished(path, stamp)):
-            continue
-        report = replayer.replay_file(path)
-        reports.append(report)
-        if on_file:
-            on_file(report)
-        if state is not None and not report.interrupted and FileStamp.of(path) == stamp:
-            state.mark_finished(path, stamp, report)
-        if replayer.stop.is_set():
-            break
+    with replayer.replay_set():
+        for path in paths:
+            stamp = FileStamp.of(path)
+            if stamp is None or not ready(path, stamp) or (state is not None and state.is_finished(path, stamp)):
+                continue
+            report = replayer.replay_file(path)
+            reports.append(report)
+            if on_file:
+                on_file(report)
+            if state is not None and not report.interrupted and FileStamp.of(path) == stamp:
+                state.mark_finished(path, stamp, report)
+            if replayer.stop.is_set():
+                break
     return reports
 
 

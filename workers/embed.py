@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from shared.db.embeddings import EmbeddingRow, check_dimension, current_text_hashes, upsert_embeddings
 from shared.db.hnsw import hnsw_deferred_if_large
-from shared.embedders import Embedder
 from shared.hashing import content_hash
 from shared.messages import EmbedMessage
 from workers.context import WorkerContext
-from workers.embed_batches import T, embed_in_batches
+from workers.embed_batches import embed_in_batches
 
 
 @dataclass
@@ -66,11 +62,3 @@ def embed_batch(messages: Sequence[EmbedMessage], ctx: WorkerContext) -> EmbedOu
             upsert_embeddings(conn, rows)
     outcome.stored = len(rows)
     return outcome
-
-
-def embed_bisecting(embedder: Embedder, items: Sequence[T]) -> tuple[list[tuple[T, np.ndarray]], list[tuple[T, str]]]:
-    """All items in one model call, bisected on failure: for callers written before `embed_in_batches`.
-
-    New code calls `embed_in_batches` with `embedding.batch_size` and `embedding.max_batch_tokens`.
-    """
-    return embed_in_batches(embedder, items, batch_size=max(1, len(items)), max_batch_tokens=sys.maxsize)

@@ -1,4 +1,4 @@
-"""The embed stage for msgpack backlog documents: one model call per message, rows written with binary COPY.
+"""The embed stage for msgpack backlog documents: model calls by count and token budget, rows written with binary COPY.
 
 The Celery task (`workers.tasks.embed_documents`) decodes the message, calls `embed_documents`, and
 dead-letters what the model rejected, all under `workers.guard.guarded`.
@@ -7,21 +7,17 @@ dead-letters what the model rejected, all under `workers.guard.guarded`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, cast
-
-import numpy as np
+from typing import Any, Final
 
 from shared.db.doc_embeddings import DocRow, check_doc_dimension, write_docs
 from shared.db.failures import DeadLetter, upsert_dead_letter
-from shared.embedders import Embedder
 from shared.errors import ConfigurationError
 from shared.hashing import content_hash
-from shared.messages import BacklogDocument, EmbedDocumentsMessage, EmbedMessage
+from shared.messages import BacklogDocument, EmbedDocumentsMessage
 from shared.names import QUEUE_EMBED, TASK_EMBED_DOCUMENTS
 from workers.context import WorkerContext
-from workers.embed import embed_bisecting
+from workers.embed_batches import embed_in_batches
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +41,10 @@ def embed_documents(msg: EmbedDocumentsMessage, ctx: WorkerContext) -> Documents
         )
     with ctx.db.connection() as conn:
         check_doc_dimension(conn, embedder.model, embedder.dim)
-    vectors, rejected = _embed(embedder, msg.documents)
+    emb = ctx.settings.embedding
+    vectors, rejected = embed_in_batches(
+        embedder, msg.documents, batch_size=emb.batch_size, max_batch_tokens=emb.max_batch_tokens
+    )
     rows = [
         DocRow(d.content_hash, embedder.model, msg.prompt_version, d.text, d.metadata, d.source, d.batch_tag, v)
         for d, v in vectors
@@ -54,18 +53,6 @@ def embed_documents(msg: EmbedDocumentsMessage, ctx: WorkerContext) -> Documents
         with ctx.db.connection() as conn:
             write_docs(conn, rows, replace=True)
     return DocumentsOutcome(stored=len(rows), rejected=rejected)
-
-
-def _embed(
-    embedder: Embedder, documents: Sequence[BacklogDocument]
-) -> tuple[list[tuple[BacklogDocument, np.ndarray]], list[tuple[BacklogDocument, str]]]:
-    """Many texts per model call, bisected on failure so one bad text is rejected alone.
-
-    embed_bisecting only reads `.text`; the cast goes when it is replaced by
-    `workers.embed_batches.embed_in_batches` (token-budget batches), which takes any item with `.text`.
-    """
-    good, bad = embed_bisecting(embedder, cast(Sequence[EmbedMessage], documents))
-    return cast(list[tuple[BacklogDocument, np.ndarray]], good), cast(list[tuple[BacklogDocument, str]], bad)
 
 
 def decode(payload: Any) -> EmbedDocumentsMessage:

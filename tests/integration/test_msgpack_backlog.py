@@ -58,9 +58,11 @@ def backlog(path: Path, records: list[Any], **header: Any) -> Path:
     return path
 
 
-def replay(*args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, dict[str, Any]]]:
+def replay(
+    *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], dict[str, dict[str, Any]]]:
     """`ragfleet enqueue msgpack ARGS --json`: the process and its counts by file name."""
-    result = ragfleet("enqueue", "msgpack", *args, "--json")
+    result = ragfleet("enqueue", "msgpack", *args, "--json", env=env)
     counts = {}
     for line in result.stdout.splitlines():
         if line.startswith("{"):
@@ -160,6 +162,40 @@ def test_replay_lands_good_records_and_accounts_for_every_bad_one(
     assert (counts["a.msgpack"]["skipped_existing"], counts["a.msgpack"]["duplicates"]) == (9, 1)
     assert counts["b.msgpack"]["skipped_existing"] == 1 and counts["b.msgpack"]["inserted"] == 0
     assert {h: r["embedding"] for h, r in rows(db).items()} == before
+
+
+def test_a_large_replay_loads_without_the_hnsw_index_and_rebuilds_it(db: psycopg.Connection, tmp_path: Path) -> None:
+    index = "SELECT oid, pg_get_indexdef(oid) FROM pg_class WHERE relname = 'doc_embeddings_hnsw_idx'"
+    before = db.execute(index).fetchone()
+    assert before is not None
+    files = [
+        backlog(tmp_path / f"big{n}.msgpack", [{"text": f"document {n}-{i}", "embedding": vector(100 * n + i),
+                                                "metadata": {}} for i in range(30)])
+        for n in range(2)
+    ]  # fmt: skip
+    result, counts = replay(*map(str, files), env={"RAGFLEET_EMBEDDING__REBUILD_INDEX_ROWS": "20"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sum(c["inserted"] for c in counts.values()) == 60 and len(rows(db)) == 60
+    after = db.execute(index).fetchone()
+    assert after is not None and after[0] != before[0]  # dropped mid-replay, rebuilt at its end ...
+    assert after[1] == before[1]  # ... with the same definition
+    assert db.execute("SELECT count(*) FROM dropped_indexes").fetchone() == (0,)
+    db.execute("SET enable_seqscan = off")
+    try:  # the rebuilt index serves a nearest-neighbour search over every row it should hold
+        query = "EXPLAIN SELECT 1 FROM doc_embeddings WHERE NOT is_placeholder ORDER BY embedding <=> %s LIMIT 5"
+        plan = db.execute(query, (np.array(vector(7), np.float32),)).fetchall()
+    finally:
+        db.execute("RESET enable_seqscan")
+    assert "doc_embeddings_hnsw_idx" in str(plan)
+
+
+def test_small_replays_write_straight_into_the_indexed_table(db: psycopg.Connection, tmp_path: Path) -> None:
+    index = "SELECT oid FROM pg_class WHERE relname = 'doc_embeddings_hnsw_idx'"
+    before = db.execute(index).fetchone()
+    file = backlog(tmp_path / "small.msgpack", [{"text": f"small {i}", "embedding": vector(i)} for i in range(5)])
+    result, _ = replay(str(file))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert db.execute(index).fetchone() == before and len(rows(db)) == 5
 
 
 def test_bad_input_only_exits_non_zero_with_the_reasons(fleet_settings: Settings, tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from shared.errors import BackendUnavailableError, BackendUnreachableError, ConfigurationError, RateLimitedError
-from workers.embed import embed_bisecting
 from workers.embed_batches import embed_in_batches, estimate_tokens, plan_batches
 
 DIM = 4
@@ -135,11 +134,3 @@ def test_errors_that_blame_no_text_propagate_at_once(error: Exception) -> None:
     with pytest.raises(type(error)):
         embed_in_batches(embedder, [Item("a"), Item("FAIL b")], batch_size=8, max_batch_tokens=1000)
     assert len(embedder.calls) == 1
-
-
-def test_embed_bisecting_makes_one_call_for_all_items_and_bisects_it() -> None:
-    embedder = FakeEmbedder()
-    items = [Item("x" * 40_000), Item("FAIL"), *[Item(f"t{i}") for i in range(100)]]  # over any default limit
-    good, bad = embed_bisecting(embedder, items)
-    assert len(embedder.calls[0]) == 102
-    assert [item for item, _ in good] == [items[0], *items[2:]] and bad == [(items[1], "ValueError: the model choked")]
