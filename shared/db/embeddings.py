@@ -44,10 +44,15 @@ def check_dimension(conn: psycopg.Connection, model: str, dim: int, table: str =
 
 
 def current_text_hashes(conn: psycopg.Connection, content_hashes: Sequence[str], model: str) -> dict[str, str]:
-    """content hash -> hash of the text its stored vector was made from."""
+    """content hash -> hash of the text its stored vector was made from.
+
+    Never prepared: a generic plan chosen while the table was small (a sequential scan against the
+    whole array) would be kept by a pooled connection as the table grows.
+    """
     rows = conn.execute(
         "SELECT content_hash, text_hash FROM embeddings WHERE model = %s AND content_hash = ANY(%s)",
         (model, list(content_hashes)),
+        prepare=False,
     )
     return {h: t for h, t in rows}
 
