@@ -176,18 +176,22 @@ class BacklogReplayer:
             )
         self._seen: set[str] = set()
         self._backfill: ExitStack | None = None
-        self._written = 0
+        self._written = self._announced = 0
+        self._index_dropped = False
 
     @contextmanager
     def replay_set(self) -> Iterator[None]:
         """One replay set: dedup holds within it, and so does the backfill decision.
 
-        Once the set has written `embedding.rebuild_index_rows` rows, the HNSW index is dropped for the
-        rest of it and rebuilt when the set ends (also when it fails): a backfill loads at COPY speed
-        instead of updating the graph row by row, and a small replay never pays for a rebuild.
+        Before the write that makes the set a backfill — it would reach `embedding.rebuild_index_rows`
+        rows, or its batch headers announce that many — the HNSW index is dropped for the rest of the set
+        and rebuilt when the set ends (also when it fails): a backfill loads at COPY speed instead of
+        updating the graph row by row, a small replay never pays for a rebuild, and a replay that
+        writes nothing (all skipped) leaves the index alone.
         """
         self._seen.clear()
-        self._written = 0
+        self._written = self._announced = 0
+        self._index_dropped = False
         with ExitStack() as self._backfill:
             try:
                 yield
@@ -204,11 +208,14 @@ class BacklogReplayer:
                     break
         return reports
 
-    def _count_written(self, rows: int) -> None:
-        before, self._written = self._written, self._written + rows
+    def _before_write(self, rows: int) -> None:
+        """Drop the HNSW index for the rest of the set before a write that makes it a backfill: the set
+        has written, or its batch headers announce, at least `embedding.rebuild_index_rows` rows."""
         embedding = self.settings.embedding
-        if self._backfill is not None and before < embedding.rebuild_index_rows <= self._written:
+        large = max(self._written + rows, self._announced) >= embedding.rebuild_index_rows
+        if self._backfill is not None and not self._index_dropped and large:
             self._backfill.enter_context(hnsw_dropped(self.conn, TABLE, build_memory=embedding.index_build_memory))
+            self._index_dropped = True
 
     def replay_file(self, path: Path) -> FileReport:
         """Read, check, dedup, write and publish one file's records."""
@@ -218,6 +225,7 @@ class BacklogReplayer:
         for item in read_backlog(path):
             if isinstance(item, BatchHeader):
                 vector_problem = self._vector_problem(item)
+                self._announced += item.declared_records
             elif isinstance(item, Rejection):
                 report.reject(item)
             else:
@@ -305,6 +313,8 @@ class BacklogReplayer:
         `fresh`: none of the batch's hashes was stored, so plain binary COPY is enough (the dedup
         above leaves no duplicate key within the batch); otherwise COPY into staging and merge.
         """
+        if real or placeholders:
+            self._before_write(len(real) + len(placeholders))
         try:
             if fresh:
                 insert_new_docs(self.conn, real)
@@ -316,7 +326,7 @@ class BacklogReplayer:
         except BaseException:
             self.conn.rollback()
             raise
-        self._count_written(len(real) + staged)
+        self._written += len(real) + staged
         return staged
 
     def _row(self, r: DocRecord, vector: np.ndarray, *, placeholder: bool = False) -> DocRow:

@@ -30,11 +30,9 @@ import argparse
 import contextlib
 import os
 import shutil
-import signal
 import statistics
 import sys
 import sysconfig
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -47,7 +45,6 @@ from pgvector.psycopg import register_vector
 from rich.console import Console
 from rich.table import Table
 
-from ops import stack
 from shared.celery_config import make_celery
 from shared.db.bulk import copy_rows, copy_upsert
 from shared.db.embeddings import EMBEDDINGS, UPSERT, EmbeddingRow, upsert_embeddings
@@ -56,8 +53,9 @@ from shared.embedders.sentence_transformers import SentenceTransformersEmbedder
 from shared.hashing import content_hash
 from shared.messages import EmbedMessage
 from shared.names import QUEUE_EMBED, TASK_EMBED_SPAN
-from shared.settings import EmbeddingSettings, Settings, load_settings
+from shared.settings import EmbeddingSettings, Settings
 from tests.benchmarks.bench_enrich import celery_worker, purge, wait_online, wait_stored
+from tests.benchmarks.embedded import embedded_stack
 
 TARGET = 0.9
 WINDOW_LINES = 30
@@ -351,35 +349,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _exit_on_signal(signum: int, frame: object) -> None:
-    sys.exit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_signal)
     started = time.monotonic()
-    state_dir = Path(tempfile.mkdtemp(prefix="ragfleet-bench-embed-"))
-    base: Settings | None = None
     embed, writes, backfill = None, {}, {}
     try:
-        console.print(f"starting the embedded stack under {state_dir} ...")
-        stack.up(Settings(state_dir=state_dir, broker_url=None, database_url=None))
-        base = load_settings(state_dir=state_dir, broker_url=None, database_url=None)
-        if "a" in args.only:
-            embed = bench_embed_stage(base, args)
-        with contextlib.closing(psycopg.connect(base.require_database_url())) as conn:
-            register_vector(conn)
-            if "b" in args.only:
-                writes = bench_writes(conn, args)
-            if "d" in args.only:
-                backfill = bench_backfill(conn, args, base.embedding.index_build_memory)
+        with embedded_stack("ragfleet-bench-embed-", console) as base:
+            if "a" in args.only:
+                embed = bench_embed_stage(base, args)
+            with contextlib.closing(psycopg.connect(base.require_database_url())) as conn:
+                register_vector(conn)
+                if "b" in args.only:
+                    writes = bench_writes(conn, args)
+                if "d" in args.only:
+                    backfill = bench_backfill(conn, args, base.embedding.index_build_memory)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: stopping what the benchmark started[/yellow]")
-    finally:
-        with contextlib.suppress(Exception):
-            stack.down(base or load_settings(state_dir=state_dir, broker_url=None, database_url=None))
-        shutil.rmtree(state_dir, ignore_errors=True)
     console.print(report(args, embed, writes, backfill))
     console.print(f"whole benchmark: {time.monotonic() - started:.0f} s wall")
     return 0

@@ -26,31 +26,29 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 import psycopg
 from celery import Celery
 from rich.console import Console
 from rich.table import Table
 
-from ops import fleet, stack
+from ops import fleet
 from shared.celery_config import check_broker, make_celery
 from shared.errors import StorageUnavailableError
 from shared.hashing import content_hash
 from shared.messages import Complexity, SpanMessage
 from shared.names import QUEUE_EMBED, QUEUE_ENRICH_7B, TASK_ENRICH_SPAN
-from shared.settings import BrokerSettings, Settings, TierSettings, TiersSettings, load_settings
+from shared.settings import BrokerSettings, Settings, TierSettings, TiersSettings
+from tests.benchmarks.embedded import embedded_stack
 from tests.fake_llm import FakeLLMServer
 
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
@@ -312,15 +310,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
-    sys.exit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_signal)  # `kill` runs the finally blocks too, as Ctrl-C does
     started = time.monotonic()
-    state_dir = Path(tempfile.mkdtemp(prefix="ragfleet-bench-"))
     table = Table(
         title=f"LLM enrichment: fake server at {args.latency:g} s latency, {args.slots} slots per host, "
         f"tier concurrency {args.concurrency} + queue depth {args.queue_depth} per host",
@@ -329,36 +321,26 @@ def main(argv: list[str] | None = None) -> int:
     for column in ("broker", "hosts", "slots S", "spans M", "spans/s", "ideal S/L", "util median", "util min",
                    "overhead ms/span", "overhead % of L", "target met"):  # fmt: skip
         table.add_column(column, justify="left" if column in ("broker", "target met") else "right", no_wrap=True)
-    base: Settings | None = None
     interrupted = False
     try:
-        console.print(f"starting the embedded stack under {state_dir} ...")
-        stack.up(Settings(state_dir=state_dir, broker_url=None, database_url=None))
-        base = load_settings(state_dir=state_dir, broker_url=None, database_url=None)
-        for broker in args.brokers:
-            url = base.require_broker_url() if broker == "redis" else args.rabbitmq_url
-            if broker == "rabbitmq":
-                probe = make_celery(base.model_copy(update={"broker_url": url}), name="probe")
-                try:
-                    check_broker(probe)
-                except StorageUnavailableError as exc:
-                    console.print(f"[yellow]skipping rabbitmq: {exc}[/yellow]")
-                    continue
-                finally:
-                    probe.close()
-            for hosts in args.hosts:
-                console.print(f"{broker}, {hosts} host(s): {args.runs} run(s) ...")
-                table.add_row(*row(broker, hosts, bench_config(base, url, hosts, args), args))
+        with embedded_stack("ragfleet-bench-", console) as base:
+            for broker in args.brokers:
+                url = base.require_broker_url() if broker == "redis" else args.rabbitmq_url
+                if broker == "rabbitmq":
+                    probe = make_celery(base.model_copy(update={"broker_url": url}), name="probe")
+                    try:
+                        check_broker(probe)
+                    except StorageUnavailableError as exc:
+                        console.print(f"[yellow]skipping rabbitmq: {exc}[/yellow]")
+                        continue
+                    finally:
+                        probe.close()
+                for hosts in args.hosts:
+                    console.print(f"{broker}, {hosts} host(s): {args.runs} run(s) ...")
+                    table.add_row(*row(broker, hosts, bench_config(base, url, hosts, args), args))
     except KeyboardInterrupt:
         interrupted = True
         console.print("[yellow]interrupted: stopping what the benchmark started[/yellow]")
-    finally:
-        if base is not None:
-            stack.down(base)
-        else:
-            with contextlib.suppress(Exception):
-                stack.down(load_settings(state_dir=state_dir, broker_url=None, database_url=None))
-        shutil.rmtree(state_dir, ignore_errors=True)
     if table.row_count:
         console.print(table)
     console.print(f"whole benchmark: {time.monotonic() - started:.0f} s wall")
