@@ -41,9 +41,10 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -225,7 +226,7 @@ def aligned_share(
 
 def measure(
     corpus: Corpus,
-    splitters: dict[str, tuple[Callable[[str, str], object], Callable[[object, str], list[Chunk]]]],
+    splitters: Mapping[str, tuple[Callable[[str, str], object], Callable[[Any, str], list[Chunk]]]],
     runs: int,
 ) -> dict[str, Measured]:
     """Timed runs keep nothing (a heap of kept results would have the garbage collector measured

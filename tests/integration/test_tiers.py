@@ -106,6 +106,16 @@ def _index(repo: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _index_until_a_call_is_in_flight(repo: Path, hosts: list[FakeLLMServer]) -> subprocess.Popen[str]:
+    """`ragfleet index REPO` in the background, returned once one of `hosts` holds a request from it."""
+    calls = sum(len(s.requests) for s in hosts)
+    indexing = subprocess.Popen(
+        [RAGFLEET, "index", str(repo), "--timeout", "240"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    wait_until(lambda: sum(len(s.requests) for s in hosts) > calls, 60, "a 7b request in flight")
+    return indexing
+
+
 def _enrichments(db: psycopg.Connection, repo: str) -> dict[str, tuple[str, str, int]]:
     """span name -> (tier, model, attempts) of the span's newest enrichment."""
     rows = db.execute(
@@ -345,14 +355,7 @@ def test_a_worker_killed_mid_call_loses_no_span(
     hosts = [servers["7b-a"], servers["7b-b"]]
     for server in hosts:
         server.set_latency(3.0)
-    calls = sum(len(s.requests) for s in hosts)
-    indexing = subprocess.Popen(
-        [RAGFLEET, "index", str(_repo(tmp_path, "killed", 6)), "--timeout", "240"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    wait_until(lambda: sum(len(s.requests) for s in hosts) > calls, 60, "a 7b request in flight")
+    indexing = _index_until_a_call_is_in_flight(_repo(tmp_path, "killed", 6), hosts)
     os.kill(fleet.running_workers(llm_fleet)["enrich.7b"], signal.SIGKILL)  # mid-call: no soft shutdown, no ack
     wait_until(lambda: "enrich.7b" not in fleet.running_workers(llm_fleet), 10, "the 7b worker to die")
     for server in hosts:
@@ -374,15 +377,8 @@ def test_sigterm_mid_call_hands_the_running_span_back(
     hosts = [servers["7b-a"], servers["7b-b"]]
     for server in hosts:
         server.set_latency(30.0)  # every call times out (1 s): without a hand-back the span would escalate to 14b
-    calls = sum(len(s.requests) for s in hosts)
     app = make_celery(llm_fleet)
-    indexing = subprocess.Popen(
-        [RAGFLEET, "index", str(_repo(tmp_path, "rolled", 1)), "--timeout", "240"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    wait_until(lambda: sum(len(s.requests) for s in hosts) > calls, 60, "a 7b request in flight")
+    indexing = _index_until_a_call_is_in_flight(_repo(tmp_path, "rolled", 1), hosts)
     pid = fleet.running_workers(llm_fleet)["enrich.7b"]
     os.kill(pid, signal.SIGTERM)  # a rolling restart: the call in flight ends, no other starts
     wait_until(lambda: "enrich.7b" not in fleet.running_workers(llm_fleet), 30, "the 7b worker to stop")
