@@ -206,7 +206,8 @@ class EmbeddingSettings(BaseModel):
     endpoint (POST {"model", "texts"} -> {"embeddings"})."""
     model: str = "all-MiniLM-L6-v2"
     dim: int = 384
-    device: str = "cpu"
+    device: str = "auto"
+    """`auto`: the worker's GPU when torch sees one (with `--gpu`, the pinned one), else the CPU; or `cpu`, `cuda`."""
     batch_size: int = Field(default=64, ge=1)
     flush_interval_s: float = Field(default=1.0, gt=0)
     """An embed worker calls the model when it holds `batch_size` spans or after this long."""

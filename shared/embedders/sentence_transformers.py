@@ -15,7 +15,7 @@ BUNDLED_MODEL = "all-MiniLM-L6-v2"
 class SentenceTransformersEmbedder:
     """Embeds on the CPU or the process's (pinned) GPU; loads the model once."""
 
-    def __init__(self, model: str = BUNDLED_MODEL, device: str = "cpu", batch_size: int = 64) -> None:
+    def __init__(self, model: str = BUNDLED_MODEL, device: str = "auto", batch_size: int = 64) -> None:
         # The bundled model is read from site-packages: never reach for a hub.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -30,7 +30,9 @@ class SentenceTransformersEmbedder:
         self.model = model
         self.batch_size = batch_size
         try:
-            self._st = SentenceTransformer(_model_path(model), device=device)
+            # None lets sentence-transformers pick CUDA when torch sees a GPU: the pinned one, since
+            # CUDA_VISIBLE_DEVICES shows the process only that one.
+            self._st = SentenceTransformer(_model_path(model), device=None if device == "auto" else device)
         except (OSError, ValueError) as exc:
             raise ConfigurationError(f"embedding model {model!r} cannot be loaded: {exc}") from exc
         dim = self._st.get_embedding_dimension()
