@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -71,6 +72,13 @@ def db(fleet_settings: Settings) -> Iterator[psycopg.Connection]:
     """A connection to the fleet's database (autocommit: every query sees the workers' latest rows)."""
     with psycopg.connect(fleet_settings.require_database_url(), autocommit=True) as conn:
         yield conn
+
+
+def one(cursor: psycopg.Cursor[Any]) -> tuple[Any, ...]:
+    """The query's single row (the test fails if there is none)."""
+    row = cursor.fetchone()
+    assert row is not None
+    return row
 
 
 def ragfleet(*args: str, env: dict[str, str] | None = None, timeout_s: float = 600) -> subprocess.CompletedProcess[str]:

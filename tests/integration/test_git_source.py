@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from producers.git import checkout, is_git_url, repo_name
 from shared.errors import AuthenticationError, BadInputError, NotFoundError, SourceUnreachableError
@@ -159,10 +160,10 @@ def test_token_from_settings_reaches_the_server_and_nothing_else(
             url = server.url("proj.git")
             with pytest.raises(AuthenticationError, match="set RAGFLEET_GIT__TOKEN") as no_token:
                 checkout(settings, url)
-            wrong = settings.model_copy(update={"git": GitSettings(token="wrong-token-value")})
+            wrong = settings.model_copy(update={"git": GitSettings(token=SecretStr("wrong-token-value"))})
             with pytest.raises(AuthenticationError, match="token in RAGFLEET_GIT__TOKEN.S. was refused") as refused:
                 checkout(wrong, url)
-            per_host = settings.model_copy(update={"git": GitSettings(tokens={"127.0.0.1": TOKEN})})
+            per_host = settings.model_copy(update={"git": GitSettings(tokens={"127.0.0.1": SecretStr(TOKEN)})})
             fetched = checkout(per_host, url)
             with pytest.raises(NotFoundError, match="repository not found") as missing:
                 checkout(per_host, server.url("other.git"))
@@ -180,7 +181,7 @@ def test_token_from_settings_reaches_the_server_and_nothing_else(
 def test_token_is_not_sent_over_plain_http_to_another_host(remote: tuple[Path, Path], settings: Settings) -> None:
     # Plain http would carry the token in clear text: only https, or http to localhost/127.0.0.1/::1, gets it.
     bare, _ = remote
-    with_token = settings.model_copy(update={"git": GitSettings(token=TOKEN)})
+    with_token = settings.model_copy(update={"git": GitSettings(token=SecretStr(TOKEN))})
     with (
         GitHttpServer(bare.parent, token=TOKEN, host="127.0.0.2") as server,
         pytest.raises(AuthenticationError, match="sent over https only") as caught,

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -170,14 +171,14 @@ def test_latest_samples_in_redis_with_a_ttl_and_history_in_postgres(
     client = redis.Redis.from_url(fleet_settings.require_broker_url())
     for index, uuid in enumerate(UUIDS):
         key = f"ragfleet:gpu:{HOST}:{uuid}"
-        _until(lambda key=key: client.exists(key) == 1, 20, f"{key} in Redis", pool)
+        _until(partial(_in_redis, client, key), 20, f"{key} in Redis", pool)
         sample = json.loads(client.get(key) or b"{}")
         assert 0 < int(client.ttl(key)) <= 20
         assert (sample["gpu_index"], sample["gpu_uuid"], sample["name"]) == (index, uuid, f"NVIDIA Fake H100 {index}")
         assert (sample["host"], sample["worker"]) == (HOST, PAIR[index])
         assert (sample["fb_used_mib"], sample["fb_total_mib"]) == (IDLE_MIB, TOTAL_MIB)
         assert (sample["gpu_temp_c"], sample["power_w"]) == (41 + index, 150.0 + index)
-        _until(lambda uuid=uuid: _history(db, uuid)[0] >= 2, 20, f"gpu_samples rows of {uuid}", pool)
+        _until(partial(_sampled_twice, db, uuid), 20, f"gpu_samples rows of {uuid}", pool)
         assert _history(db, uuid)[1] == IDLE_MIB
 
 
@@ -407,6 +408,14 @@ def _consumes(app: Celery, worker: str) -> bool | None:
 
 def _events(db: psycopg.Connection, worker: str) -> list[tuple[str, str]]:
     return db.execute("SELECT kind, queue FROM worker_events WHERE worker = %s ORDER BY id", (worker,)).fetchall()
+
+
+def _in_redis(client: redis.Redis, key: str) -> bool:
+    return bool(client.exists(key) == 1)
+
+
+def _sampled_twice(db: psycopg.Connection, uuid: str) -> bool:
+    return _history(db, uuid)[0] >= 2
 
 
 def _history(db: psycopg.Connection, uuid: str) -> tuple[int, int | None]:

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from shared.settings import Settings
-from tests.integration.conftest import copy_stdlib_package, ragfleet
+from tests.integration.conftest import copy_stdlib_package, one, ragfleet
 
 REPO = "json-lib"
 MODULES = ["json", "json.decoder", "json.encoder", "json.scanner", "json.tool"]
@@ -87,30 +87,34 @@ def test_every_def_class_and_method_is_a_span_with_exact_lines(repo_root: Path, 
 
 
 def test_every_span_is_enriched_and_embedded(repo_root: Path, db: psycopg.Connection) -> None:
-    total, enriched, embedded = db.execute(
-        "SELECT count(*),"
-        " count(*) FILTER (WHERE EXISTS (SELECT 1 FROM enrichments e WHERE e.content_hash = s.content_hash"
-        "   AND e.tier = 'static' AND e.model = 'static-analysis')),"
-        " count(*) FILTER (WHERE EXISTS (SELECT 1 FROM embeddings m WHERE m.content_hash = s.content_hash"
-        "   AND m.model = 'all-MiniLM-L6-v2' AND m.dim = 384))"
-        " FROM spans s WHERE repo = %s",
-        (REPO,),
-    ).fetchone()
+    total, enriched, embedded = one(
+        db.execute(
+            "SELECT count(*),"
+            " count(*) FILTER (WHERE EXISTS (SELECT 1 FROM enrichments e WHERE e.content_hash = s.content_hash"
+            "   AND e.tier = 'static' AND e.model = 'static-analysis')),"
+            " count(*) FILTER (WHERE EXISTS (SELECT 1 FROM embeddings m WHERE m.content_hash = s.content_hash"
+            "   AND m.model = 'all-MiniLM-L6-v2' AND m.dim = 384))"
+            " FROM spans s WHERE repo = %s",
+            (REPO,),
+        )
+    )
     assert total > 40
     assert enriched == total
     assert embedded == total
     kinds = {k for (k,) in db.execute("SELECT DISTINCT kind FROM spans WHERE repo = %s", (REPO,))}
     assert {"module_doc", "function", "class", "method", "section"} <= kinds
-    (files,) = db.execute("SELECT count(*) FROM files WHERE repo = %s", (REPO,)).fetchone()
+    (files,) = one(db.execute("SELECT count(*) FROM files WHERE repo = %s", (REPO,)))
     assert files == len(list((repo_root / "json").glob("*.py"))) + 1  # + README.md; the latin-1 file skipped
 
 
 def test_static_enrichment_reports_real_parameters(repo_root: Path, db: psycopg.Connection) -> None:
-    body, facts = db.execute(
-        "SELECT e.body, e.facts FROM spans s JOIN enrichments e ON e.content_hash = s.content_hash"
-        " WHERE s.repo = %s AND s.path = 'json/__init__.py' AND s.name = 'dumps'",
-        (REPO,),
-    ).fetchone()
+    body, facts = one(
+        db.execute(
+            "SELECT e.body, e.facts FROM spans s JOIN enrichments e ON e.content_hash = s.content_hash"
+            " WHERE s.repo = %s AND s.path = 'json/__init__.py' AND s.name = 'dumps'",
+            (REPO,),
+        )
+    )
     assert facts["parameters"][:2] == ["obj", "skipkeys"]
     assert [i.split(":")[0] for i in body["inputs"]] == facts["parameters"]
     assert body["summary"].startswith("Serialize ``obj`` to a JSON formatted ``str``")
@@ -157,21 +161,27 @@ def test_reindexing_an_unchanged_repo_publishes_nothing(repo_root: Path) -> None
 
 
 def test_editing_one_file_redoes_only_its_spans(repo_root: Path, db: psycopg.Connection) -> None:
-    before = dict(db.execute("SELECT path || ':' || name, id FROM spans WHERE repo = %s", (REPO,)).fetchall())
+    before: dict[str, int] = dict(
+        db.execute("SELECT path || ':' || name, id FROM spans WHERE repo = %s", (REPO,)).fetchall()
+    )
     tool = repo_root / "json" / "tool.py"
     tool.write_text(tool.read_text() + "\n\ndef count_keys(document):\n    return len(document)\n")
     result = ragfleet("index", str(repo_root), "--name", REPO, "--timeout", "300")
     assert result.returncode == 0, result.stderr
     assert "add 0, update 1, delete 0" in result.stdout
-    after = dict(db.execute("SELECT path || ':' || name, id FROM spans WHERE repo = %s", (REPO,)).fetchall())
+    after: dict[str, int] = dict(
+        db.execute("SELECT path || ':' || name, id FROM spans WHERE repo = %s", (REPO,)).fetchall()
+    )
     assert after["json/tool.py:count_keys"] not in before.values()
     untouched = {k: v for k, v in before.items() if not k.startswith("json/tool.py:")}
     assert {k: after[k] for k in untouched} == untouched
-    (missing,) = db.execute(
-        "SELECT count(*) FROM spans s WHERE repo = %s AND NOT EXISTS"
-        " (SELECT 1 FROM embeddings m WHERE m.content_hash = s.content_hash)",
-        (REPO,),
-    ).fetchone()
+    (missing,) = one(
+        db.execute(
+            "SELECT count(*) FROM spans s WHERE repo = %s AND NOT EXISTS"
+            " (SELECT 1 FROM embeddings m WHERE m.content_hash = s.content_hash)",
+            (REPO,),
+        )
+    )
     assert missing == 0
 
 
@@ -191,5 +201,5 @@ def test_deleting_a_file_removes_its_rows(repo_root: Path, db: psycopg.Connectio
         0,
     )
     for table in ("enrichments", "embeddings"):
-        (left,) = db.execute(f"SELECT count(*) FROM {table} WHERE content_hash = ANY(%s)", (hashes,)).fetchone()
+        (left,) = one(db.execute(f"SELECT count(*) FROM {table} WHERE content_hash = ANY(%s)", (hashes,)))
         assert left == 0, table

@@ -102,7 +102,7 @@ def embedded_by_the_worker(db: psycopg.Connection, hashes: list[str]) -> bool:
 def test_replay_lands_good_records_and_accounts_for_every_bad_one(
     fleet_settings: Settings, db: psycopg.Connection, tmp_path: Path
 ) -> None:
-    good = [
+    good: list[dict[str, Any]] = [
         {"text": f"pre-embedded {i}", "embedding": vector(i), "metadata": {"n": i, "tags": ["a", "é"]}}
         for i in range(6)
     ]

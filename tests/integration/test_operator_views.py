@@ -77,7 +77,7 @@ def test_metrics_export_queue_depths_and_tier_counters(fleet_settings: Settings)
     with _serving(["metrics", "--port", str(port)], {}, url):
         families = {f.name: f for f in text_string_to_metric_families(httpx.get(url, timeout=30).text)}
     with psycopg.connect(fleet_settings.require_database_url()) as conn:
-        stored = dict(conn.execute("SELECT tier, count(*) FROM enrichments GROUP BY tier").fetchall())
+        stored: dict[str, int] = dict(conn.execute("SELECT tier, count(*) FROM enrichments GROUP BY tier").fetchall())
     assert {s.labels["part"]: s.value for s in families["ragfleet_scrape_ok"].samples} == {"broker": 1, "database": 1}
     assert {s.labels["queue"] for s in families["ragfleet_queue_messages_waiting"].samples} == set(ALL_QUEUES)
     assert {s.labels["queue"] for s in families["ragfleet_queue_messages_unacked"].samples} == set(ALL_QUEUES)

@@ -84,14 +84,18 @@ def _snapshot(db: psycopg.Connection) -> dict[str, object]:
 def test_a_renamed_file_keeps_its_spans_and_enrichments(indexed: Path, db: psycopg.Connection) -> None:
     before = _snapshot(db)
     assert before["enrichments"] and before["embeddings"]
-    old_ids = dict(db.execute("SELECT name, id FROM spans WHERE repo = 'renames' AND path = 'pkg1/mod_4.py'"))
+    old_ids: dict[str, int] = dict(
+        db.execute("SELECT name, id FROM spans WHERE repo = 'renames' AND path = 'pkg1/mod_4.py'")
+    )
     assert old_ids
     (indexed / "pkg1" / "mod_4.py").rename(indexed / "pkg2" / "moved.py")
     result = ragfleet("index", str(indexed), "--name", "renames", "--timeout", "300")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "add 0, update 0, delete 0, unchanged 5, renamed 1; published 0" in result.stdout
     assert _snapshot(db) == before  # the same span rows; no enrichment or embedding made or lost; no model call
-    moved = dict(db.execute("SELECT name, id FROM spans WHERE repo = 'renames' AND path = 'pkg2/moved.py'"))
+    moved: dict[str, int] = dict(
+        db.execute("SELECT name, id FROM spans WHERE repo = 'renames' AND path = 'pkg2/moved.py'")
+    )
     assert moved == old_ids
     assert db.execute("SELECT count(*) FROM files WHERE repo = 'renames' AND path = 'pkg1/mod_4.py'").fetchone() == (0,)
     hits = ragfleet("search", "Handle event 4", "--repo", "renames", "--json")

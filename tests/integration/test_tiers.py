@@ -317,7 +317,7 @@ def test_enqueue_spans_re_enriches_stale_spans_and_pushes_spans_to_a_stronger_ti
     llm_fleet: Settings, servers: dict[str, FakeLLMServer], db: psycopg.Connection, tmp_path: Path
 ) -> None:
     _index(_repo(tmp_path, "prompted", 3))
-    hashes = dict(
+    hashes: dict[str, str] = dict(
         db.execute("SELECT name, content_hash FROM spans WHERE repo = 'prompted' AND kind = 'function'").fetchall()
     )
     # Rows as an older prompt version and a replaced model left them.

@@ -1,6 +1,7 @@
 """Messages validate on receipt and name the bad field; enrichments respect the schema."""
 
 import zlib
+from typing import Any
 
 import msgpack
 import pytest
@@ -65,7 +66,7 @@ def test_small_content_travels_as_text() -> None:
 
 def test_forged_compressed_content_is_refused_with_the_path() -> None:
     bomb = zlib.compress(b"a" * 10_000_000)  # claims 100 bytes, inflates to 10 MB
-    fields = {"repo": "r", "path": "p.py", "content_hash": "h", "language": "python", "content": ""}
+    fields: dict[str, Any] = {"repo": "r", "path": "p.py", "content_hash": "h", "language": "python", "content": ""}
     with pytest.raises(BadInputError, match="p.py: content_zlib inflates beyond 1224 bytes"):
         FileMessage(**fields, size_bytes=100, content_zlib=bomb).text()
     with pytest.raises(BadInputError, match="p.py: content_zlib does not inflate"):

@@ -7,7 +7,7 @@ from producers.sync import SyncPlanner
 
 def _plan(walked: dict[str, str], stored: dict[str, str | None]) -> tuple[dict[str, str], dict[str, int], list[str]]:
     planner = SyncPlanner(stored)
-    actions = {path: planner.classify(path, digest) for path, digest in walked.items()}
+    actions: dict[str, str] = {path: planner.classify(path, digest) for path, digest in walked.items()}
     for path, action in actions.items():
         if action == "maybe_rename":
             old = planner.rename_source(walked[path])

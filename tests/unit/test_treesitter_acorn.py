@@ -49,7 +49,7 @@ def acorn_outline(paths: list[Path]) -> dict[str, list[Definition]]:
     outlines = json.loads(done.stdout)
     errors = {path: entry["error"] for path, entry in outlines.items() if "error" in entry}
     assert not errors, errors
-    return {path: [tuple(d) for d in entry["defs"]] for path, entry in outlines.items()}  # type: ignore[misc]
+    return {path: [tuple(d) for d in entry["defs"]] for path, entry in outlines.items()}
 
 
 @pytest.fixture(scope="module")
