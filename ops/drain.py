@@ -242,7 +242,7 @@ def _drain_until_empty(
     wait_until_idle(
         app,
         queue,
-        set(stopped),
+        stopped,
         deadline=max(deadline, time.monotonic() + 30),
         control_timeout_s=control_timeout_s,
         settle_s=_settle_s(settings, queue),
@@ -270,7 +270,7 @@ def stop_consumers(app: Celery, queue: str, workers: Iterable[str], *, timeout_s
 def wait_until_idle(
     app: Celery,
     queue: str,
-    workers: set[str],
+    workers: Iterable[str],
     *,
     deadline: float,
     control_timeout_s: float,
@@ -278,8 +278,9 @@ def wait_until_idle(
     latecomers: Callable[[], set[str]] | None = None,
 ) -> InFlight:
     """Poll until the workers hold nothing from the queue, and at least `settle_s` has passed; returns what
-    they held when the wait began. `latecomers()`, called on each poll, stops consumers that appeared since
-    (they join `workers`, which the caller sees). DrainTimeoutError at the deadline."""
+    they held when the wait began. `latecomers()`, called on each poll, stops consumers that appeared since;
+    they are waited for too. DrainTimeoutError at the deadline."""
+    workers = set(workers)
     settled_at = time.monotonic() + settle_s
     first: InFlight | None = None
     while True:

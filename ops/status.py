@@ -24,7 +24,7 @@ from shared.db import connect
 from shared.db.accounting import dead_letter_counts, tier_accounting
 from shared.db.consumers import drained_queues
 from shared.db.stats import table_counts, tier_distribution
-from shared.db.telemetry import latest_events
+from shared.db.telemetry import latest_event_per_queue, latest_events
 from shared.redact import redact_url
 from shared.settings import Settings
 from workers.gpu.sample import GpuSample
@@ -50,8 +50,12 @@ HISTORY_NOTE = (
 
 def workers_online(app: Celery, timeout_s: float = 1.0) -> dict[str, list[str]]:
     """worker name -> the queues it consumes, for every worker that answers in time."""
-    replies = app.control.inspect(timeout=timeout_s).active_queues() or {}
-    return {name: sorted(q["name"] for q in queues) for name, queues in replies.items()}
+    return _queue_names(app.control.inspect(timeout=timeout_s).active_queues() or {})
+
+
+def _queue_names(active_queues: dict[str, list[dict[str, Any]]]) -> dict[str, list[str]]:
+    """worker -> the names of the queues it consumes, from an `active_queues` reply."""
+    return {name: sorted(q["name"] for q in queues) for name, queues in active_queues.items()}
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ def inspect_workers(app: Celery, timeout_s: float = 1.0) -> WorkerReplies:
         futures = {name: pool.submit(getattr(app.control.inspect(timeout=timeout_s), name)) for name in calls}
         replies = {name: future.result() or {} for name, future in futures.items()}
     return WorkerReplies(
-        queues={name: sorted(q["name"] for q in queues) for name, queues in replies["active_queues"].items()},
+        queues=_queue_names(replies["active_queues"]),
         stats=replies["stats"],
         active=replies["active"],
     )
@@ -183,19 +187,17 @@ def back_pressure(conn: psycopg.Connection, workers: dict[str, list[str]]) -> li
     (those online, with the queues they consume): `paused` (latest event a pause, not consuming the queue),
     `consuming` (also a worker restarted since its pause), `stopped` (not consuming, latest event a resume:
     an operator's drain) or `offline`."""
-    rows = conn.execute(
-        "SELECT DISTINCT ON (worker, queue) worker, queue, kind, reason, at FROM worker_events"
-        " ORDER BY worker, queue, at DESC, id DESC"
-    ).fetchall()
     states = []
-    for worker, queue, kind, reason, at in rows:
-        if worker not in workers:
+    for e in latest_event_per_queue(conn):
+        if e.worker not in workers:
             state = "offline"
-        elif queue in workers[worker]:
+        elif e.queue in workers[e.worker]:
             state = "consuming"
         else:
-            state = "paused" if kind == "pause" else "stopped"
-        states.append({**_event(worker, queue, kind, reason, at), "state": state, "paused": state == "paused"})
+            state = "paused" if e.kind == "pause" else "stopped"
+        states.append(
+            {**_event(e.worker, e.queue, e.kind, e.reason, e.at), "state": state, "paused": state == "paused"}
+        )
     return states
 
 

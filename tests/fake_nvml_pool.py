@@ -71,10 +71,11 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def _new_pool(count: int) -> list[dict[str, Any]]:
+def new_pool(count: int) -> list[dict[str, Any]]:
+    """`count` idle 80 GiB GPUs: GPU i at 41 + i °C drawing 150 + i W."""
     return [
         {"uuid": f"GPU-fa4e0000-0000-4000-8000-{i:012d}", "name": f"NVIDIA Fake H100 {i}", "memory_total_mib": 81920,
-         "memory_used_mib": 4096, "gpu_util": 0, "gpu_temp": 41 + i, "memory_temp": 45, "power_mw": 150_000}
+         "memory_used_mib": 4096, "gpu_temp": 41 + i, "power_mw": 150_000 + 1000 * i}
         for i in range(count)
     ]  # fmt: skip
 
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", nargs="+", metavar=("INDEX", "KEY=VALUE"), help="change one GPU's readings")
     args = parser.parse_args(argv)
     if args.gpus is not None:
-        write_state(args.state, _new_pool(args.gpus))
+        write_state(args.state, new_pool(args.gpus))
     if args.set:
         gpus = json.loads(args.state.read_text())["gpus"]
         index, *pairs = args.set

@@ -117,14 +117,20 @@ def latest_events(conn: psycopg.Connection, limit: int = 20) -> list[WorkerEvent
     return [WorkerEvent(worker, queue, kind, reason, at) for worker, queue, kind, reason, at in rows]
 
 
+def latest_event_per_queue(conn: psycopg.Connection) -> list[WorkerEvent]:
+    """Each worker's latest pause or resume on each queue it ever paused."""
+    rows = conn.execute(
+        "SELECT DISTINCT ON (worker, queue) worker, queue, kind, reason, at FROM worker_events"
+        " ORDER BY worker, queue, at DESC, id DESC"
+    ).fetchall()
+    return [WorkerEvent(worker, queue, kind, reason, at) for worker, queue, kind, reason, at in rows]
+
+
 def held_by_gpu(conn: psycopg.Connection, queue: str, workers: Sequence[str]) -> list[str]:
     """Those of `workers` whose back-pressure holds `queue` stopped now: their latest event on it is a pause."""
-    rows = conn.execute(
-        "SELECT DISTINCT ON (worker) worker, kind FROM worker_events WHERE queue = %s AND worker = ANY(%s)"
-        " ORDER BY worker, at DESC, id DESC",
-        (queue, list(workers)),
-    ).fetchall()
-    return sorted(worker for worker, kind in rows if kind == "pause")
+    return sorted(
+        e.worker for e in latest_event_per_queue(conn) if e.queue == queue and e.worker in workers and e.kind == "pause"
+    )
 
 
 def prune_worker_events(conn: psycopg.Connection, older_than_days: int) -> int:

@@ -35,7 +35,7 @@ from shared.messages import Complexity, EmbedMessage, SpanMessage
 from shared.settings import Settings, TierSettings, TiersSettings
 from tests.fake_llm import FakeLLMServer
 from tests.fake_nvml import MIB, FakeNvml
-from tests.fake_nvml_pool import STATE_ENV, write_state
+from tests.fake_nvml_pool import STATE_ENV, new_pool, write_state
 from tests.integration.conftest import RAGFLEET, ragfleet
 from workers.context import WorkerContext
 from workers.enrich import enrich_span
@@ -69,11 +69,9 @@ class Pool:
 @pytest.fixture(scope="module")
 def pool(fleet_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pool]:
     tmp = tmp_path_factory.mktemp("gpu-pool")
-    gpus = [
-        {"uuid": uuid, "name": f"NVIDIA Fake H100 {i}", "memory_total_mib": TOTAL_MIB, "memory_used_mib": IDLE_MIB,
-         "gpu_temp": 41 + i, "power_mw": 150_000 + 1000 * i}
-        for i, uuid in enumerate(UUIDS)
-    ]  # fmt: skip
+    gpus = new_pool(len(UUIDS))
+    assert [g["uuid"] for g in gpus] == UUIDS and gpus[0]["memory_total_mib"] == TOTAL_MIB
+    assert gpus[0]["memory_used_mib"] == IDLE_MIB
     state = tmp / "nvml.json"
     write_state(state, gpus)
     _forget(fleet_settings)  # rows or keys a crashed earlier run left in servers of your own

@@ -16,15 +16,7 @@ from shared.settings import load_settings
 from workers.chunk import spans_of
 from workers.context import WorkerContext
 
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import os
-
-    for key in list(os.environ):
-        if key.startswith("RAGFLEET_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def _message() -> FileMessage:

@@ -8,15 +8,7 @@ import pytest
 from shared.errors import ConfigurationError
 from shared.settings import load_settings
 
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import os
-
-    for key in list(os.environ):
-        if key.startswith("RAGFLEET_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def test_tier_settings_use_operator_names(monkeypatch: pytest.MonkeyPatch) -> None:
